@@ -106,6 +106,7 @@ public enum Analyzer {
     for a in accumulators.dropFirst() { merged.merge(a) }
     let vocab = counters[0]
     vocab.merge(Array(counters.dropFirst()), threads: workers)
+    let tops = vocab.top(columns: config.columns, tasks: tasks, threads: workers)
     for (t, task) in tasks.enumerated() {
       let c = config.columns[task.column]
       switch task.kind {
@@ -124,7 +125,7 @@ public enum Analyzer {
         report.notes.append(.init(column: c.name, note: "\(b.count + 1) buckets from \(sketch.count) values (asked for \(c.quantiles ?? 2); ties merge buckets); rank error ≤ \(fmt(100 * QuantileSketch.errorBound(k: sketch.k)))% with 99% confidence"))
       case .vocabulary:
         let counter = vocab.counters[t]!
-        let top = counter.top(c.topK, minCount: Int64(c.minCount ?? 1))
+        let top = tops[t]
         var words: [String] = []
         var counts: [Int] = []
         var invalid = 0
@@ -171,16 +172,30 @@ final class Accumulators: @unchecked Sendable {
   }
 
   func add(_ batch: ParsedBatch) {
-    for (t, task) in tasks.enumerated() where task.kind != .vocabulary {
-      let col = batch.column(task.source)
-      let sketch = task.kind == .quantiles
-      for r in 0..<batch.count {
-        let range = col.row(r)
-        if range.isEmpty { numeric[t].addMissing(); continue }
-        for i in range {
-          let v = col.kind == .int64 ? Double(col.int64Values[i]) : Double(col.floatValues[i])
-          numeric[t].add(v)
-          if sketch { sketches[t].insert(v) }
+    // Through buffer pointers: per value, the arrays' uniqueness and bounds checks cost as much
+    // as the update itself.
+    numeric.withUnsafeMutableBufferPointer { numeric in
+      sketches.withUnsafeMutableBufferPointer { sketches in
+        for (t, task) in tasks.enumerated() where task.kind != .vocabulary {
+          let col = batch.column(task.source)
+          let sketch = task.kind == .quantiles
+          let offsets = col.rowOffsets
+          let missing = (0..<batch.count).reduce(0) { $0 + (offsets[$1] == offsets[$1 + 1] ? 1 : 0) }
+          if missing > 0 { numeric[t].addMissing(missing) }
+          let values = offsets[0]..<offsets[batch.count]
+          if col.kind == .int64 {
+            for i in values {
+              let v = Double(col.int64Values[i])
+              numeric[t].add(v)
+              if sketch { sketches[t].insert(v) }
+            }
+          } else {
+            for i in values {
+              let v = Double(col.floatValues[i])
+              numeric[t].add(v)
+              if sketch { sketches[t].insert(v) }
+            }
+          }
         }
       }
     }
@@ -214,6 +229,28 @@ final class VocabularyCounters: @unchecked Sendable {
         for v in col.int64Values { counter.add(int64: v) }
       }
     }
+  }
+
+  /// Each vocabulary column's kept values (top-k / min count), ranked on `threads` threads: the
+  /// ranking sorts every distinct value, which would otherwise run serially after the scan.
+  func top(columns: [ColumnConfig], tasks: [AnalysisTask], threads: Int) -> [[(value: [UInt8], count: Int64)]] {
+    let ranked = counters.indices.filter { counters[$0] != nil }
+    let results = LockedValue([[(value: [UInt8], count: Int64)]](repeating: [], count: counters.count))
+    let next = LockedValue(0)
+    let workers = (0..<max(1, min(threads, ranked.count))).map { _ in
+      JoinableThread(name: "ctrkit-rank") { [self] in
+        while true {
+          let k = next.update { v -> Int in v += 1; return v - 1 }
+          if k >= ranked.count { return }
+          let t = ranked[k]
+          let c = columns[tasks[t].column]
+          let top = counters[t]!.top(c.topK, minCount: Int64(c.minCount ?? 1))
+          results.update { $0[t] = top }
+        }
+      }
+    }
+    for w in workers { w.join() }
+    return results.value
   }
 
   /// Merges other workers' counts into these, one column per thread at a time.

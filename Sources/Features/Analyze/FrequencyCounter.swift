@@ -190,7 +190,11 @@ public final class FrequencyCounter: @unchecked Sendable {
   /// The `k` most frequent values with at least `minCount` occurrences, most frequent first,
   /// ties broken by the bytes (so the result does not depend on arrival order).
   public func top(_ k: Int?, minCount: Int64 = 1) -> [(value: [UInt8], count: Int64)] {
-    var chosen = entryCounts().filter { $0.count >= minCount }
+    // No arrival-order sort first: the order below is total (the values are distinct).
+    var chosen: [(entry: Int, count: Int64)] = []
+    for j in 0..<slotCount where slots[j].entry != 0 && slots[j].count >= minCount {
+      chosen.append((Int(slots[j].entry) - 1, slots[j].count))
+    }
     chosen.sort { a, b in
       if a.count != b.count { return a.count > b.count }
       let x = bytes(of: a.entry), y = bytes(of: b.entry)

@@ -29,9 +29,13 @@ public struct QuantileSketch: Sendable {
   /// Items held across all levels; compaction starts when it reaches the total capacity.
   private(set) var retained = 0
   private var totalCapacity = 0
+  /// `capacity(h)` for the current height, recomputed only when a level is added (the pow calls
+  /// would otherwise run on every compaction, which happens every few inserts at low levels).
+  private var capacities: [Int] = []
 
   private mutating func updateCapacity() {
-    totalCapacity = (0..<levels.count).reduce(0) { $0 + capacity($1) }
+    capacities = (0..<levels.count).map(capacity)
+    totalCapacity = capacities.reduce(0, +)
   }
 
   public mutating func insert(_ v: Double) {
@@ -56,25 +60,29 @@ public struct QuantileSketch: Sendable {
   /// Compacts the lowest full level: sort it, keep every other item (a random half) one level up
   /// where each weighs twice as much.
   mutating func compress() {
-    updateCapacity()
+    if capacities.count != levels.count { updateCapacity() }
     while retained >= totalCapacity {
-      guard let h = levels.indices.first(where: { levels[$0].count >= capacity($0) }) else { break }
+      guard let h = levels.indices.first(where: { levels[$0].count >= capacities[$0] }) else { break }
       if h == levels.count - 1 {
         levels.append([])
         updateCapacity()
       }
-      var items = levels[h]
-      items.sort()
-      var leftover: [Double] = []
-      if items.count % 2 == 1 { leftover.append(items.removeLast()) }
-      let offset = coin()
-      var promoted: [Double] = []
-      promoted.reserveCapacity(items.count / 2)
-      var i = offset
-      while i < items.count { promoted.append(items[i]); i += 2 }
-      retained -= levels[h].count - leftover.count - promoted.count
-      levels[h] = leftover
-      levels[h + 1].append(contentsOf: promoted)
+      // In place: sort, promote every other item (from a random offset) of the even-length prefix,
+      // and keep the odd one out (the largest) at this level.
+      levels[h].sort()
+      let n = levels[h].count
+      let even = n & ~1
+      var i = coin()
+      var promoted = 0
+      while i < even {
+        levels[h + 1].append(levels[h][i])
+        promoted += 1
+        i += 2
+      }
+      let leftover = n - even
+      if leftover == 1 { levels[h][0] = levels[h][n - 1] }
+      levels[h].removeSubrange(leftover..<n)
+      retained -= n - leftover - promoted
     }
   }
 

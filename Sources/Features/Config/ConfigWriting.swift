@@ -4,8 +4,34 @@ import Records
 extension FeatureConfig {
   /// The config as YAML (what `ctrkit analyze` writes).
   public func yamlText() throws -> String {
-    "# Fitted by ctrkit analyze: self-contained (vocabularies, boundaries and statistics inline).\n"
-      + (try YAMLWriter.yaml(self))
+    // Vocabularies and their frequencies are most of a fitted config's bytes: they skip
+    // JSONEncoder and are added to the encoded tree directly, under the same keys.
+    var stripped = self
+    var lists: [Int: [(String, JSONValue)]] = [:]
+    for (i, c) in columns.enumerated() {
+      var extra: [(String, JSONValue)] = []
+      if let v = c.vocabulary {
+        extra.append(("vocabulary", .array(v.map { .string($0) })))
+        stripped.columns[i].vocabulary = nil
+      }
+      if let f = c.frequencies {
+        extra.append(("frequencies", .array(f.map { .number(String($0)) })))
+        stripped.columns[i].frequencies = nil
+      }
+      if !extra.isEmpty { lists[i] = extra }
+    }
+    let body = try YAMLWriter.yaml(stripped) { tree in
+      guard !lists.isEmpty, case .object(var top) = tree,
+            let k = top.firstIndex(where: { $0.0 == "columns" }), case .array(var cols) = top[k].1 else { return tree }
+      for (i, extra) in lists where i < cols.count {
+        guard case .object(let members) = cols[i] else { continue }
+        // JSONEncoder's .sortedKeys order, which plain `<` reproduces for these snake_case keys.
+        cols[i] = .object((members + extra).sorted { $0.0 < $1.0 })
+      }
+      top[k].1 = .array(cols)
+      return .object(top)
+    }
+    return "# Fitted by ctrkit analyze: self-contained (vocabularies, boundaries and statistics inline).\n" + body
   }
 
   /// Writes the config atomically, as YAML, or JSON for a `.json` path.

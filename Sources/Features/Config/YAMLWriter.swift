@@ -6,12 +6,14 @@ import Records
 /// (JSON escaping is valid YAML), so values like `no`, `1.0` or `null` cannot change type.
 /// Yams' Codable encoder is quadratic in list length, which a fitted vocabulary makes costly.
 public enum YAMLWriter {
-  public static func yaml<T: Encodable>(_ value: T) throws -> String {
+  /// `amend` may add members to the encoded tree before layout (large lists built directly,
+  /// rather than through JSONEncoder, which dominates the cost of writing a fitted vocabulary).
+  public static func yaml<T: Encodable>(_ value: T, amend: (JSONValue) -> JSONValue = { $0 }) throws -> String {
     let encoder = JSONEncoder()
     // Sorted, because JSONEncoder's key order is otherwise that of a hash table, different on
     // every run; `ordered` then puts the identifying keys first.
     encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
-    let json = ordered(try JSONParser.parse(Array(try encoder.encode(value))))
+    let json = ordered(amend(try JSONParser.parse(Array(try encoder.encode(value)))))
     var out = ""
     emit(json, indent: 0, into: &out)
     return out
@@ -64,15 +66,18 @@ public enum YAMLWriter {
     if items.isEmpty { out += "[]\n"; return }
     let pad = String(repeating: " ", count: indent + 2)
     var line = "["
+    var length = 1  // line's UTF-8 length (String.count walks the whole line)
     var first = true
     for item in items {
       let s = scalar(item)
-      if !first { line += ", " }
-      if line.count + s.count > 100 && !first {
+      if !first { line += ", "; length += 2 }
+      if length + s.utf8.count > 100 && !first {
         out += line + "\n"
         line = pad
+        length = pad.utf8.count
       }
       line += s
+      length += s.utf8.count
       first = false
     }
     out += line + "]\n"
