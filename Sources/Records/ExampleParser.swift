@@ -198,7 +198,8 @@ public final class ExampleParser: @unchecked Sendable {
     ensureRowCapacity(batch.storage)
     do {
       try parseRecord(record, batch.storage)
-    } catch let f as ParseFailure {
+    } catch {
+      let f = error  // typed throws: always a ParseFailure
       // Undo the half-parsed record so the batch stays consistent.
       for c in 0..<columnCount {
         let s = batch.storage + c

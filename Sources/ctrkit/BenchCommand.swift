@@ -55,7 +55,7 @@ extension RecordsCommand {
         }
       }
       let f = median(frameTimes), p = median(parseTimes)
-      let fileBytes = paths.reduce(UInt64(0)) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? UInt64) ?? 0 ?? 0) }
+      let fileBytes = paths.reduce(UInt64(0)) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? UInt64) ?? 0) }
       if json {
         let o: JSONValue = .object([
           ("records", .number(String(records))), ("file_bytes", .number(String(fileBytes))),

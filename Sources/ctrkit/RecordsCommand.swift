@@ -188,7 +188,7 @@ extension RecordsCommand {
       for path in try expandGlobs(files) {
         let reader = try TFRecordReader(path: path, compression: read.compression, options: read.readerOptions)
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64) ?? 0
-        stats.beginFile(path: path, bytes: size ?? 0)
+        stats.beginFile(path: path, bytes: size)
         while let r = try reader.next() {
           do {
             try stats.add(r.data)

@@ -169,7 +169,8 @@ public final class Transformer: @unchecked Sendable {
     for plan in plans {
       do {
         try plan.run(parsed, batch)
-      } catch let e as PlanFailure {
+      } catch {
+        let e = error  // typed throws: always a PlanFailure
         throw FeatureError(column: plan.column.name, feature: plan.column.type == .crossed ? nil : plan.column.sourceName,
                            path: parsed.path, record: parsed.recordIndices.isEmpty ? e.row : parsed.recordIndices[e.row], message: e.message)
       }
