@@ -268,7 +268,7 @@ def grid_b(fw, model, lr_choice=None):
 CV_EPOCHS = 12  # epochs scored on the held-out fold (every selected epoch count so far was <= 12)
 
 
-def cvselect(env, variant, frameworks, final, seeds=(1, 2), k=5):
+def cvselect(env, variant, frameworks, final, shard=(0, 1), seeds=(1, 2), k=5):
     """Protocol B. variant "both" (the reported one): CTRKit with the reference's feature
     definitions, so both frameworks see the same features. PyTorch's CV rows do not depend on the
     variant and are shared (cvselect_pytorch.jsonl). `frameworks` lets two processes split the grid
@@ -297,7 +297,9 @@ def cvselect(env, variant, frameworks, final, seeds=(1, 2), k=5):
         if fw not in frameworks:
             continue
         grid = list(grid_b(fw, model, chosen.get("ctrkit/lr", {}).get("params")))
-        for p in grid:
+        for gi, p in enumerate(grid):
+            if gi % shard[1] != shard[0]:
+                continue  # another process's share of the grid
             for fold, (root, g_tr, g_ho, prep, n_ho) in enumerate(folds):
                 for s in seeds:
                     if (fw, model, Q.key_of(p), fold, s) in done:
@@ -308,6 +310,8 @@ def cvselect(env, variant, frameworks, final, seeds=(1, 2), k=5):
                         c = env.torch_run(prep, model, p, s, CV_EPOCHS)
                     Q.append_jsonl(paths[fw], {"framework": fw, "model": model, "params": p, "fold": fold, "seed": s,
                                                "variant": variant if fw == "ctrkit" else "reference", "holdout": c})
+        if shard[1] > 1:
+            continue
         chosen[f"{fw}/{model}"] = pick(fw, model, grid)
         print(f"cvselect {fw}/{model}: {chosen[f'{fw}/{model}']}", file=sys.stderr, flush=True)
     if not final:
@@ -468,6 +472,7 @@ def main():
                     help="CTRKit's features in protocol B: both = the reference's feature definitions")
     ap.add_argument("--frameworks", default="ctrkit,pytorch", help="protocol B grid work for these frameworks only")
     ap.add_argument("--no-final", action="store_true", help="protocol B: stop after the CV grids")
+    ap.add_argument("--grid-shard", default="0/1", help="protocol B: run grid points i mod n only (K/N), to split the work")
     args = ap.parse_args()
     env = Env(args)
     if "features" in args.parts:
@@ -477,7 +482,8 @@ def main():
     if "curves" in args.parts:
         curves(env, [1, 2, 3])
     if "cvselect" in args.parts:
-        cvselect(env, args.variant, args.frameworks.split(","), not args.no_final)
+        k, n = (int(x) for x in args.grid_shard.split("/"))
+        cvselect(env, args.variant, args.frameworks.split(","), not args.no_final and n == 1, (k, n))
     if "report" in args.parts:
         report(env)
 
