@@ -71,5 +71,21 @@ public final class JoinableThread: @unchecked Sendable {
   }
 }
 
+/// Runs `body(i)` for every i in 0..<count on up to `threads` threads, each taking the next index
+/// when it finishes one (so items of uneven cost balance themselves); returns when all are done.
+public func parallelForEach(_ count: Int, threads: Int, name: String, _ body: @escaping @Sendable (Int) -> Void) {
+  let next = LockedValue(0)
+  let workers = (0..<max(1, min(threads, count))).map { _ in
+    JoinableThread(name: name) {
+      while true {
+        let i = next.update { v -> Int in v += 1; return v - 1 }
+        if i >= count { return }
+        body(i)
+      }
+    }
+  }
+  for w in workers { w.join() }
+}
+
 /// How many threads to use by default: the cores this process may run on.
 public var defaultThreadCount: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }

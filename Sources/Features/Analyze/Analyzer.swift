@@ -236,37 +236,21 @@ final class VocabularyCounters: @unchecked Sendable {
   func top(columns: [ColumnConfig], tasks: [AnalysisTask], threads: Int) -> [[(value: [UInt8], count: Int64)]] {
     let ranked = counters.indices.filter { counters[$0] != nil }
     let results = LockedValue([[(value: [UInt8], count: Int64)]](repeating: [], count: counters.count))
-    let next = LockedValue(0)
-    let workers = (0..<max(1, min(threads, ranked.count))).map { _ in
-      JoinableThread(name: "ctrkit-rank") { [self] in
-        while true {
-          let k = next.update { v -> Int in v += 1; return v - 1 }
-          if k >= ranked.count { return }
-          let t = ranked[k]
-          let c = columns[tasks[t].column]
-          let top = counters[t]!.top(c.topK, minCount: Int64(c.minCount ?? 1))
-          results.update { $0[t] = top }
-        }
-      }
+    parallelForEach(ranked.count, threads: threads, name: "ctrkit-rank") { [self] k in
+      let t = ranked[k]
+      let c = columns[tasks[t].column]
+      let top = counters[t]!.top(c.topK, minCount: Int64(c.minCount ?? 1))
+      results.update { $0[t] = top }
     }
-    for w in workers { w.join() }
     return results.value
   }
 
   /// Merges other workers' counts into these, one column per thread at a time.
   func merge(_ others: [VocabularyCounters], threads: Int) {
     let columns = counters.indices.filter { counters[$0] != nil }
-    let next = LockedValue(0)
-    let workers = (0..<max(1, min(threads, columns.count))).map { _ in
-      JoinableThread(name: "ctrkit-merge") { [self] in
-        while true {
-          let k = next.update { v -> Int in v += 1; return v - 1 }
-          if k >= columns.count { return }
-          let t = columns[k]
-          for o in others { counters[t]!.merge(o.counters[t]!) }
-        }
-      }
+    parallelForEach(columns.count, threads: threads, name: "ctrkit-merge") { [self] k in
+      let t = columns[k]
+      for o in others { counters[t]!.merge(o.counters[t]!) }
     }
-    for w in workers { w.join() }
   }
 }
