@@ -19,8 +19,10 @@ final class KeyTable {
     slots = .allocate(capacity: size)
     slots.initialize(repeating: -1, count: size)
     let all = names.flatMap { Array($0.utf8) }
-    nameBytes = .allocate(capacity: max(all.count, 1))
+    // 8 spare zero bytes, so a short name can be compared as one 8-byte word.
+    nameBytes = .allocate(capacity: all.count + 8)
     nameBytes.initialize(from: all, count: all.count)
+    (nameBytes + all.count).initialize(repeating: 0, count: 8)
     nameStart = .allocate(capacity: names.count + 1)
     var off = 0
     for (i, n) in names.enumerated() {
@@ -59,6 +61,21 @@ final class KeyTable {
   func matches(_ i: Int, _ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
     let s = nameStart[i]
     return nameStart[i + 1] &- s == n && memcmpEqual(nameBytes + s, p, n)
+  }
+
+  /// `matches`, comparing a name of up to 8 bytes as one word when 8 bytes from `p` are readable
+  /// (before `limit`): most feature names are short, and the byte loop's branches cost more.
+  @inline(__always)
+  func matches(_ i: Int, _ p: UnsafePointer<UInt8>, _ n: Int, limit: UnsafePointer<UInt8>) -> Bool {
+    let s = nameStart[i]
+    guard nameStart[i + 1] &- s == n else { return false }
+    if n <= 8 && limit - p >= 8 {
+      let a = UnsafeRawPointer(nameBytes + s).loadUnaligned(as: UInt64.self)
+      let b = UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)
+      let mask: UInt64 = n == 8 ? ~0 : (1 &<< UInt64(8 &* n)) &- 1
+      return (a ^ b) & mask.littleEndian == 0
+    }
+    return memcmpEqual(nameBytes + s, p, n)
   }
 
   /// The spec index of the name, or -1.
@@ -328,7 +345,7 @@ public final class ExampleParser: @unchecked Sendable {
     guard keyLen &+ 6 <= entryLen else { return false }  // also rules out multi-byte key lengths
     let v = q + 2 + keyLen
     guard v.pointee == 0x12 && Int(v[1]) == entryEnd - v - 2 && Int(v[3]) == entryEnd - v - 4 else { return false }
-    let c = column(named: q + 2, keyLen)
+    let c = column(named: q + 2, keyLen, limit: entryEnd)
     if c < 0 {
       try parseFeature(v + 2, entryEnd, origin, column: -1, cols)
       return true
@@ -387,6 +404,23 @@ public final class ExampleParser: @unchecked Sendable {
     if end - start >= 3 && start.pointee == 0x0A && Int(start[1]) == end - start - 2 && start[2] < 0x80 && end - start == 3 {
       col.pointee.int64s.append(Int64(start[2]))
       return
+    }
+    // One packed value of 2...9 bytes (a non-negative id or count below 2^63): decoded here;
+    // anything else (several values, 10-byte negatives, malformed) takes the general path.
+    let n = end - start - 2
+    if n >= 2 && n <= 9 && start.pointee == 0x0A && Int(start[1]) == n && start[n + 1] < 0x80 {
+      var v: UInt64 = 0
+      var j = 0
+      while j < n {
+        let b = start[2 &+ j]
+        if j < n &- 1 && b < 0x80 { break }  // a value ended early: more than one value
+        v |= UInt64(b & 0x7F) &<< UInt64(7 &* j)
+        j &+= 1
+      }
+      if j == n {
+        col.pointee.int64s.append(Int64(bitPattern: v))
+        return
+      }
     }
     try appendList(3, start, end, origin, col)
   }
@@ -448,6 +482,22 @@ public final class ExampleParser: @unchecked Sendable {
       previousColumn = guess
       return guess
     }
+    return lookupColumn(key, n, slot)
+  }
+
+  /// `column(named:)` when `limit - key >= 8` may allow a one-word compare of the predicted name.
+  @inline(__always)
+  private func column(named key: Ptr, _ n: Int, limit: Ptr) -> Int {
+    let slot = previousColumn &+ 1
+    let guess = Int(successor[slot])
+    if guess >= 0 && keys.matches(guess, key, n, limit: limit) {
+      previousColumn = guess
+      return guess
+    }
+    return lookupColumn(key, n, slot)
+  }
+
+  private func lookupColumn(_ key: Ptr, _ n: Int, _ slot: Int) -> Int {
     let c = keys.lookup(key, n)
     if c >= 0 {
       successor[slot] = Int32(c)
