@@ -49,10 +49,12 @@ let package = Package(
     .target(name: "Serve", dependencies: ["CTR", "Features", "Records"]),
     .executableTarget(name: "ctrkit", dependencies: ["Records", "Features", "CTR", "Serve", argumentParser]),
 
-    .testTarget(name: "RecordsTests", dependencies: ["Records", "CRecordsSupport"],
+    // Helpers shared by the test targets (seeded generator, scratch directories).
+    .target(name: "TestSupport", path: "Tests/TestSupport"),
+    .testTarget(name: "RecordsTests", dependencies: ["Records", "CRecordsSupport", "TestSupport"],
                 resources: [.copy("Fixtures")]),
-    .testTarget(name: "FeaturesTests", dependencies: ["Features", "Records"], resources: [.copy("Fixtures")]),
-    .testTarget(name: "CTRTests", dependencies: ["CTR", "Features", "Records"], resources: [.copy("Fixtures")]),
-    .testTarget(name: "CLITests", dependencies: ["ctrkit", "Records", "Features", "CTR"]),
+    .testTarget(name: "FeaturesTests", dependencies: ["Features", "Records", "TestSupport"], resources: [.copy("Fixtures")]),
+    .testTarget(name: "CTRTests", dependencies: ["CTR", "Features", "Records", "TestSupport"], resources: [.copy("Fixtures")]),
+    .testTarget(name: "CLITests", dependencies: ["ctrkit", "Records", "Features", "CTR", "TestSupport"]),
   ]
 )

@@ -1,3 +1,4 @@
+@_exported import TestSupport  // the shared helpers, visible in every file of this target
 import Foundation
 import XCTest
 
@@ -63,12 +64,3 @@ final class Collected: @unchecked Sendable {
   func set(err d: Data) { lock.lock(); err = d; lock.unlock() }
 }
 
-final class TemporaryFolder {
-  let path: String
-  init() {
-    path = NSTemporaryDirectory() + "ctrkit-cli-" + UUID().uuidString
-    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-  }
-  deinit { try? FileManager.default.removeItem(atPath: path) }
-  func file(_ name: String) -> String { path + "/" + name }
-}

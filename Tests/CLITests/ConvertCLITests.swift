@@ -27,7 +27,7 @@ final class ConvertCLITests: XCTestCase {
   }
 
   func testCriteoTSVToTFRecordAndBackWithRecordsCatGivesTheInput() throws {
-    let dir = TemporaryFolder()
+    let dir = ScratchDirectory()
     let input = try sharedData("criteo/wide-resdnn_criteo_dev.tsv")
     let out = dir.file("out")
     let r = try CLI.run(["convert", "--input", input, "--format", "criteo", "--output", out, "--shards", "3"])
@@ -49,7 +49,7 @@ final class ConvertCLITests: XCTestCase {
   }
 
   func testSynthWritesADeterministicSyntheticCriteoFileThatConvertsAndRoundTrips() throws {
-    let dir = TemporaryFolder()
+    let dir = ScratchDirectory()
     let a = dir.file("a.tsv"), b = dir.file("b.tsv")
     let s = try CLI.run(["synth", "--rows", "3000", "--output", a, "--seed", "4", "--probabilities", dir.file("p.txt")])
     XCTAssertEqual(s.status, 0, s.stderr)
@@ -69,7 +69,7 @@ final class ConvertCLITests: XCTestCase {
   }
 
   func testCSVWithAHeaderIsInferredReportedAndPrintedBackAsCSV() throws {
-    let dir = TemporaryFolder()
+    let dir = ScratchDirectory()
     let input = dir.file("in.csv")
     let text = "id,name,score,tags\n1,\"Smith, J.\",0.5,a^b\n2,\"say \"\"hi\"\"\",,c\n3,plain,2.25,\n"
     try text.write(toFile: input, atomically: true, encoding: .utf8)
@@ -87,7 +87,7 @@ final class ConvertCLITests: XCTestCase {
   }
 
   func testErrorsNameTheMissingInputTheSchemaKeyAndTheRejectedLine() throws {
-    let dir = TemporaryFolder()
+    let dir = ScratchDirectory()
     let missing = try CLI.run(["convert", "--input", dir.file("nope.tsv"), "--format", "criteo", "--output", dir.file("o1")])
     XCTAssertEqual(missing.status, 1)
     XCTAssertTrue(missing.stderr.contains("ctrkit: error: \(dir.file("nope.tsv")): cannot open the input file"), missing.stderr)
@@ -114,7 +114,7 @@ final class ConvertCLITests: XCTestCase {
   }
 
   func testAJobKilledMidwayAndRerunGivesTheSameShardsAndManifest() throws {
-    let dir = TemporaryFolder()
+    let dir = ScratchDirectory()
     let input = dir.file("in.tsv")
     XCTAssertEqual(try CLI.run(["synth", "--rows", "4000", "--output", input, "--seed", "8"]).status, 0)
     let arguments = ["convert", "--input", input, "--format", "criteo", "--shards", "5"]
@@ -156,7 +156,7 @@ final class ConvertCLITests: XCTestCase {
   /// with a config that reads them back as identity/numeric columns, and a deterministic run on
   /// them ends with the same training loss and evaluation as one on the raw shards.
   func testTransformedShardsWithTheirConfigTrainTheSameModelAsRawShards() throws {
-    let dir = TemporaryFolder()
+    let dir = ScratchDirectory()
     let input = dir.file("synth.tsv"), evalInput = dir.file("eval.tsv")
     XCTAssertEqual(try CLI.run(["synth", "--rows", "4000", "--output", input, "--seed", "3"]).status, 0)
     XCTAssertEqual(try CLI.run(["synth", "--rows", "1000", "--output", evalInput, "--seed", "4"]).status, 0)
@@ -212,7 +212,7 @@ final class ConvertCLITests: XCTestCase {
   }
 
   func testTransformWritesWhatFeaturesApplyPrintsForTheRawShards() throws {
-    let dir = TemporaryFolder()
+    let dir = ScratchDirectory()
     let input = dir.file("synth.tsv")
     XCTAssertEqual(try CLI.run(["synth", "--rows", "3000", "--output", input, "--seed", "9"]).status, 0)
     let raw = dir.file("raw")

@@ -3,7 +3,7 @@ import Records
 import XCTest
 
 final class FeaturesCLITests: XCTestCase {
-  func writeData(_ dir: TemporaryFolder) throws -> String {
+  func writeData(_ dir: ScratchDirectory) throws -> String {
     let path = dir.file("data.tfrecord.gz")
     let w = try TFRecordWriter(path: path, compression: .gzip)
     for i in 0..<400 {
@@ -17,7 +17,7 @@ final class FeaturesCLITests: XCTestCase {
   }
 
   func testAnalyzeWritesAFittedConfigThatFeaturesApplyUses() throws {
-    let dir = TemporaryFolder()
+    let dir = ScratchDirectory()
     let data = try writeData(dir)
     let config = dir.file("features.yaml")
     try """
@@ -50,7 +50,7 @@ final class FeaturesCLITests: XCTestCase {
   }
 
   func testConfigErrorsAreReportedWithFileLineAndKey() throws {
-    let dir = TemporaryFolder()
+    let dir = ScratchDirectory()
     let data = try writeData(dir)
     let config = dir.file("bad.yaml")
     try "label: label\ncolumns:\n  - name: site\n    type: hash_bucket\n    hash_bucket_sise: 10\n"
@@ -62,7 +62,7 @@ final class FeaturesCLITests: XCTestCase {
   }
 
   func testAKindMismatchInTheDataNamesTheFeatureFileAndRecord() throws {
-    let dir = TemporaryFolder()
+    let dir = ScratchDirectory()
     let data = try writeData(dir)
     let config = dir.file("f.yaml")
     try "label: label\ncolumns:\n  - {name: count, type: numeric, dtype: float}\n".write(toFile: config, atomically: true, encoding: .utf8)

@@ -22,7 +22,7 @@ final class RecordsCLITests: XCTestCase {
   }
 
   func testWriteReadsWhatCatPrintsAndTheRoundTripIsExact() throws {
-    let dir = TemporaryFolder()
+    let dir = ScratchDirectory()
     let original = try CLI.run(["records", "cat", CLI.fixture("examples_none.tfrecord")])
     for compression in ["none", "gzip", "zlib", "zstd"] {
       let out = dir.file("copy-\(compression).tfrecord")
@@ -38,7 +38,7 @@ final class RecordsCLITests: XCTestCase {
   }
 
   func testWriteRejectsBadLinesNamingTheLineAndLeavesNoOutput() throws {
-    let dir = TemporaryFolder()
+    let dir = ScratchDirectory()
     let out = dir.file("bad.tfrecord")
     let input = #"{"features": {"feature": {"a": {"int64_list": {"value": ["1"]}}}}}"# + "\n" +
       #"{"features": {"feature": {"a": {"int64_list": {"value": ["x"]}}}}}"# + "\n"

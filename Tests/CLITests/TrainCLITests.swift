@@ -7,7 +7,7 @@ import XCTest
 /// `ctrkit train` and `ctrkit eval`, run as a user runs them, on generated TFRecords.
 final class TrainCLITests: XCTestCase {
   struct Setup {
-    let dir: TemporaryFolder
+    let dir: ScratchDirectory
     let config: String
     let train: [String]
     let eval: String
@@ -15,7 +15,7 @@ final class TrainCLITests: XCTestCase {
   }
 
   func setup(grouped: Bool) throws -> Setup {
-    let dir = TemporaryFolder()
+    let dir = ScratchDirectory()
     try TrainCLIData.features(grouped: grouped).write(toFile: dir.file("features.yaml"), atomically: true, encoding: .utf8)
     try TrainCLIData.experiment.write(toFile: dir.file("experiment.yaml"), atomically: true, encoding: .utf8)
     let train = [dir.file("train-0.tfrecord"), dir.file("train-1.tfrecord")]

@@ -18,7 +18,7 @@ final class ExperimentConfigErrorTests: XCTestCase {
 
   /// Loads `header + body` from a file and returns the error it raises.
   func configError(_ body: String, file: StaticString = #filePath, line: UInt = #line) -> (ConfigError?, String) {
-    let scratch = TrainingScratch()
+    let scratch = ScratchDirectory()
     let path = scratch.write("experiment.yaml", Self.header + "\n" + body + "\n")
     do {
       _ = try ExperimentConfig.load(path: path)
@@ -35,7 +35,7 @@ final class ExperimentConfigErrorTests: XCTestCase {
   }
 
   func testTheValidConfigLoads() throws {
-    let scratch = TrainingScratch()
+    let scratch = ScratchDirectory()
     let config = try ExperimentConfig.load(path: scratch.write("experiment.yaml", Self.header + """
 
       model: {type: fm, factors: 4, fm_columns: [ad, user]}

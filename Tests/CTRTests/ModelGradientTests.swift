@@ -111,7 +111,7 @@ final class ModelGradientTests: XCTestCase {
   @discardableResult
   func checkGradients(_ modelYAML: String, features: String = ModelGradientTests.features, examples: [Example] = ModelGradientTests.examples,
                       file: StaticString = #filePath, line: UInt = #line) throws -> (CTRModel, ResolvedBatch, Checked) {
-    let scratch = TrainingScratch()
+    let scratch = ScratchDirectory()
     let experiment = try scratch.experiment(features + "\n" + modelYAML)
     let transformer = try Transformer(config: experiment.features, baseDirectory: experiment.baseDirectory)
     let model = try CTRModel(experiment: experiment, layout: transformer.layout)
@@ -247,7 +247,7 @@ final class ModelGradientTests: XCTestCase {
   /// √Σw²) and weights ≤ 0 pruned for mean and sqrtn: pinned on one example whose logit is
   /// computed here by hand from the rows the model holds.
   func testFMLogitPoolsFieldsWithTheColumnsCombiners() throws {
-    let scratch = TrainingScratch()
+    let scratch = ScratchDirectory()
     let experiment = try scratch.experiment(Self.features + "\nmodel: {type: fm, factors: 2, dense_fields: true}")
     let transformer = try Transformer(config: experiment.features, baseDirectory: experiment.baseDirectory)
     let model = try CTRModel(experiment: experiment, layout: transformer.layout)

@@ -42,7 +42,7 @@ final class OptimizerWiringTests: XCTestCase {
   }
 
   func testOneTrainerStepOnOneExampleIsTensorFlowsFTRLOnTheSummedGradient() throws {
-    let scratch = TrainingScratch()
+    let scratch = ScratchDirectory()
     let experiment = try scratch.experiment(Self.experimentYAML)
     // One clicked example of weight 2: c1 'a'; wcat 'x' with value 3; n1 = 0.5; no tags.
     let data = try scratch.records("one.tfrecord", [Example([
@@ -80,7 +80,7 @@ final class OptimizerWiringTests: XCTestCase {
   }
 
   func testRepeatedIdsInABatchGetOneFTRLStepWithTheirSummedGradient() throws {
-    let scratch = TrainingScratch()
+    let scratch = ScratchDirectory()
     let experiment = try scratch.experiment(Self.experimentYAML)
     let transformer = try Transformer(config: experiment.features, baseDirectory: experiment.baseDirectory)
     let model = try CTRModel(experiment: experiment, layout: transformer.layout)

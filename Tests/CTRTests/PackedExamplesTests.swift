@@ -21,7 +21,7 @@ final class PackedExamplesTests: XCTestCase {
   }
 
   func makeModel(_ modelYAML: String, features: String = ModelGradientTests.features) throws -> (CTRModel, Transformer) {
-    let scratch = TrainingScratch()
+    let scratch = ScratchDirectory()
     let experiment = try scratch.experiment(features + "\n" + modelYAML)
     let transformer = try Transformer(config: experiment.features, baseDirectory: experiment.baseDirectory)
     return (try CTRModel(experiment: experiment, layout: transformer.layout), transformer)
@@ -124,7 +124,7 @@ final class PackedExamplesTests: XCTestCase {
   /// examples (up to float rounding of the sums), so an in-memory second epoch must leave the
   /// model where a second epoch read from the files does.
   func testAnInMemoryEpochIsTheSameEpochAsOneReadFromTheFiles() throws {
-    let scratch = TrainingScratch()
+    let scratch = ScratchDirectory()
     let yaml = """
       features:
       \(SyntheticClicks.features.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
@@ -173,7 +173,7 @@ final class PackedExamplesTests: XCTestCase {
 
   /// In-memory epochs shuffle with the run's seed: one compute thread gives the same model twice.
   func testInMemoryTrainingIsDeterministicWithOneThread() throws {
-    let scratch = TrainingScratch()
+    let scratch = ScratchDirectory()
     let experiment = try scratch.experiment(TrainerResumeTests.experimentYAML)
     let shards = [try scratch.records("a.tfrecord", SyntheticClicks.examples(150, seed: 1))]
     func run(_ dir: String) throws -> TrainResult {

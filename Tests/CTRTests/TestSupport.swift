@@ -1,3 +1,4 @@
+@_exported import TestSupport  // the shared helpers, visible in every file of this target
 import Foundation
 import XCTest
 import Records
@@ -12,21 +13,6 @@ enum Fixture {
   static func json(_ name: String) throws -> JSONValue { try JSONParser.parse(data(name)) }
 }
 
-/// SplitMix64: a small seeded generator so property tests are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-
-  mutating func float(_ low: Float, _ high: Float) -> Float { Float.random(in: low..<high, using: &self) }
-  mutating func floats(_ n: Int, _ low: Float = -1, _ high: Float = 1) -> [Float] { (0..<n).map { _ in float(low, high) } }
-}
 
 extension JSONValue {
   var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }

@@ -35,7 +35,7 @@ final class TrainerEvaluationTests: XCTestCase {
   }
 
   func testEarlyStoppingStopsAfterPatienceWorseEvaluationsAndBestBinHoldsTheBestStep() throws {
-    let scratch = TrainingScratch()
+    let scratch = ScratchDirectory()
     let experiment = try scratch.experiment(Self.experimentYAML)
     let train = try scratch.records("train.tfrecord", (0..<40).map { Self.adExample($0 % 2 == 0 ? "A" : "B", $0 % 2 == 0 ? 1 : 0) })
     let eval = try scratch.records("eval.tfrecord", [1, 1, 1, 1, 0].map { Self.adExample("A", $0) } + [0, 0, 0, 0, 1].map { Self.adExample("B", $0) })
@@ -92,7 +92,7 @@ final class TrainerEvaluationTests: XCTestCase {
   }
 
   func testEventFilesHoldTrainLoglossAndEvalScalars() throws {
-    let scratch = TrainingScratch()
+    let scratch = ScratchDirectory()
     let experiment = try scratch.experiment("""
       features:
       \(SyntheticClicks.features.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
@@ -143,7 +143,7 @@ final class TrainerEvaluationTests: XCTestCase {
   /// between runs: Hogwild order varies) when this test was written, and a model that learned
   /// nothing scores 0.5. The bound leaves 0.05 of slack.
   func testTwoComputeThreadsLearnASyntheticTask() throws {
-    let scratch = TrainingScratch()
+    let scratch = ScratchDirectory()
     let experiment = try scratch.experiment("""
       features:
       \(SyntheticClicks.features.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))

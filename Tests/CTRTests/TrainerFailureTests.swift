@@ -36,7 +36,7 @@ final class TrainerFailureTests: XCTestCase {
     }
   }
 
-  func options(_ scratch: TrainingScratch, _ paths: [String], epochs: Int? = nil, resume: Bool = false) -> TrainOptions {
+  func options(_ scratch: ScratchDirectory, _ paths: [String], epochs: Int? = nil, resume: Bool = false) -> TrainOptions {
     var o = TrainOptions()
     o.trainPaths = paths
     o.outputDirectory = scratch.file("model")
@@ -49,7 +49,7 @@ final class TrainerFailureTests: XCTestCase {
   /// first step of epoch 2 moves every dense weight by ~1e36 (all the same sign: the inputs are
   /// positive), so the next batch's logits overflow Float32 and its loss is not finite.
   func testAbsurdLearningRateStopsWithATrainingErrorAndKeepsTheLastGoodCheckpoint() throws {
-    let scratch = TrainingScratch()
+    let scratch = ScratchDirectory()
     let sane = try scratch.experiment(Self.experimentYAML(dense: "{type: adam, learning_rate: 0.001}"), name: "sane.yaml")
     let absurd = try scratch.experiment(Self.experimentYAML(dense: "{type: adam, learning_rate: 1.0e36}"), name: "absurd.yaml")
     let shard = try scratch.records("train.tfrecord", Self.examples(200, seed: 4))
@@ -79,7 +79,7 @@ final class TrainerFailureTests: XCTestCase {
   /// when the shuffle buffer mixes records of several files into one batch.
   func testANonFiniteLossNamesTheFileAndRecordItCameFrom() throws {
     for (badShard, badRecord) in [(0, 3), (1, 7)] {
-      let scratch = TrainingScratch()
+      let scratch = ScratchDirectory()
       let experiment = try scratch.experiment(Self.experimentYAML(dense: "{type: adam, learning_rate: 0.001}", epochs: 1, shuffle: 100))
       var shards: [String] = []
       for s in 0..<2 {
@@ -99,7 +99,7 @@ final class TrainerFailureTests: XCTestCase {
   /// Two shards; after epoch 1 one of them is deleted; the resumed run fails on it by name and
   /// the epoch-1 checkpoint stays intact.
   func testADataFileThatDisappearsBeforeTheNextEpochFailsNamingItAndKeepsTheCheckpoint() throws {
-    let scratch = TrainingScratch()
+    let scratch = ScratchDirectory()
     let experiment = try scratch.experiment(Self.experimentYAML(dense: "{type: adam, learning_rate: 0.001}"))
     let shards = [try scratch.records("part-0.tfrecord", Self.examples(100, seed: 1)),
                   try scratch.records("part-1.tfrecord", Self.examples(100, seed: 2))]

@@ -33,7 +33,7 @@ final class TrainerResumeTests: XCTestCase {
     training: {batch_size: 32, epochs: 2, shuffle_buffer: 100, seed: 5, threads: 1, log_every: 4}
     """
 
-  func options(_ scratch: TrainingScratch, _ dir: String, _ paths: [String], epochs: Int? = nil, resume: Bool = false) -> TrainOptions {
+  func options(_ scratch: ScratchDirectory, _ dir: String, _ paths: [String], epochs: Int? = nil, resume: Bool = false) -> TrainOptions {
     var o = TrainOptions()
     o.trainPaths = paths
     o.outputDirectory = scratch.file(dir)
@@ -43,7 +43,7 @@ final class TrainerResumeTests: XCTestCase {
   }
 
   func testOneEpochThenResumeForTheSecondEqualsTwoEpochsStraight() throws {
-    let scratch = TrainingScratch()
+    let scratch = ScratchDirectory()
     let experiment = try scratch.experiment(Self.experimentYAML)
     let shards = [try scratch.records("a.tfrecord", SyntheticClicks.examples(150, seed: 1)),
                   try scratch.records("b.tfrecord", SyntheticClicks.examples(130, seed: 2))]
@@ -74,7 +74,7 @@ final class TrainerResumeTests: XCTestCase {
   /// A run that stopped at max_steps (mid-epoch, finished) continues when max_steps is raised,
   /// and stays put when it is not.
   func testRaisingMaxStepsContinuesAFinishedRunFromWhereItStopped() throws {
-    let scratch = TrainingScratch()
+    let scratch = ScratchDirectory()
     func experiment(maxSteps: Int) throws -> ExperimentConfig {
       try scratch.experiment(Self.experimentYAML.replacingOccurrences(of: "threads: 1,", with: "threads: 1, max_steps: \(maxSteps),"),
                              name: "max-\(maxSteps).yaml")
@@ -99,7 +99,7 @@ final class TrainerResumeTests: XCTestCase {
   /// last `checkpoint_every` checkpoint; resuming from it once the data is whole again ends
   /// exactly where an uninterrupted run does.
   func testResumingFromAMidEpochCheckpointEqualsAnUninterruptedRun() throws {
-    let scratch = TrainingScratch()
+    let scratch = ScratchDirectory()
     let yaml = Self.experimentYAML.replacingOccurrences(
       of: "training: {batch_size: 32, epochs: 2, shuffle_buffer: 100,",
       with: "training: {batch_size: 16, epochs: 2, shuffle_buffer: 64, checkpoint_every: 5,")

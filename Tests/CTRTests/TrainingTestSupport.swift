@@ -4,24 +4,7 @@ import Features
 import Records
 @testable import CTR
 
-/// A scratch directory for trainer tests (model directories, TFRecord shards, configs), removed
-/// after the test.
-final class TrainingScratch {
-  let path: String
-  init() {
-    path = NSTemporaryDirectory() + "ctrkit-training-" + UUID().uuidString
-    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-  }
-  deinit { try? FileManager.default.removeItem(atPath: path) }
-  func file(_ name: String) -> String { path + "/" + name }
-
-  /// Writes `text` to `name` and returns the path.
-  @discardableResult
-  func write(_ name: String, _ text: String) -> String {
-    try! text.write(toFile: file(name), atomically: true, encoding: .utf8)
-    return file(name)
-  }
-
+extension ScratchDirectory {
   /// Writes examples to a TFRecord file and returns its path.
   @discardableResult
   func records(_ name: String, _ examples: [Example]) throws -> String {

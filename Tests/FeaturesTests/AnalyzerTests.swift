@@ -11,7 +11,7 @@ final class AnalyzerTests: XCTestCase {
   }
 
   func testQuantileSketchRankErrorStaysWithinItsStatedBound() {
-    var rng = SeededRandom(1)
+    var rng = SplitMix64(seed: 1)
     let generators: [(String, () -> Double)] = [
       ("uniform", { Double.random(in: 0..<1, using: &rng) }),
       ("lognormal", { exp(2 * (Double.random(in: 0..<1, using: &rng) + Double.random(in: 0..<1, using: &rng) - 1)) }),
@@ -37,7 +37,7 @@ final class AnalyzerTests: XCTestCase {
   }
 
   func testMergedSketchesKeepTheBound() {
-    var rng = SeededRandom(2)
+    var rng = SplitMix64(seed: 2)
     var parts = (0..<4).map { _ in QuantileSketch(k: 200) }
     var all: [Double] = []
     for i in 0..<40_000 {
@@ -62,7 +62,7 @@ final class AnalyzerTests: XCTestCase {
   }
 
   func testVocabularyCountsAreExactOnSmallData() {
-    var rng = SeededRandom(3)
+    var rng = SplitMix64(seed: 3)
     let counter = FrequencyCounter()
     var truth: [String: Int64] = [:]
     for _ in 0..<20_000 {
@@ -78,7 +78,7 @@ final class AnalyzerTests: XCTestCase {
   }
 
   func testPastItsCapacityTheCounterKeepsHeavyHittersWithinItsBound() {
-    var rng = SeededRandom(4)
+    var rng = SplitMix64(seed: 4)
     let counter = FrequencyCounter(maxTracked: 64)
     var truth: [Int64: Int64] = [:]
     for _ in 0..<50_000 {
@@ -112,7 +112,7 @@ final class AnalyzerTests: XCTestCase {
 
   func testAnalyzeFitsExactlyAndTheSameWithAnyThreadCount() throws {
     let dir = ScratchDirectory()
-    var rng = SeededRandom(5)
+    var rng = SplitMix64(seed: 5)
     var examples: [Example] = []
     var countryCounts: [String: Int] = [:]
     var prices: [Double] = []

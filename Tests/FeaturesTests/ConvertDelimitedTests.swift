@@ -11,7 +11,7 @@ final class ConvertDelimitedTests: XCTestCase {
   func feature(_ e: Example, _ name: String) -> Feature? { e.features?.feature[name] }
 
   func testQuotedCSVFieldsKeepDelimitersQuotesNewlinesCRLFAndUTF8() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     // A byte order mark, CRLF line ends, a field with a comma, doubled quotes, an embedded CRLF
     // and LF, multi-byte UTF-8, an explicit empty string, and an absent value.
     let text = "\u{FEFF}id,text,score\r\n"
@@ -43,8 +43,8 @@ final class ConvertDelimitedTests: XCTestCase {
   }
 
   func testRecordBoundariesAgreeWithAWholeFileParseAtEveryChunkSize() throws {
-    let dir = ConvertTemporaryDirectory()
-    var rng = ConvertRandom(seed: 3)
+    let dir = ScratchDirectory()
+    var rng = SplitMix64(seed: 3)
     var text = "id,text,score\n"
     let pieces = ["x", ",", "\"", "\n", "\r\n", "é", "ab", " "]
     for i in 0..<120 {
@@ -81,7 +81,7 @@ final class ConvertDelimitedTests: XCTestCase {
   }
 
   func testListColumnsSplitAtTheirSeparatorAndRejectEmptyValues() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let schema = ConvertSchema(columns: [
       ConvertColumn("label", .int64), ConvertColumn("hist", .int64, separator: "^"),
       ConvertColumn("cats", .bytes, separator: ","),
@@ -102,7 +102,7 @@ final class ConvertDelimitedTests: XCTestCase {
   }
 
   func testJSONLinesTypesKeysListsAndNulls() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let schema = ConvertSchema(columns: [
       ConvertColumn("click", .int64), ConvertColumn("user", .bytes), ConvertColumn("hist", .int64, list: true),
       ConvertColumn("price", .float), ConvertColumn("big", .int64),
@@ -140,7 +140,7 @@ final class ConvertDelimitedTests: XCTestCase {
   }
 
   func testNumbersAreCheckedNotRepaired() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let schema = ConvertSchema(columns: [ConvertColumn("i", .int64), ConvertColumn("f", .float)], header: false)
     let input = dir.write("in.tsv", "1\t2.5\n260.0\t1\n99999999999999999999\t1\n3\t1e39\n4\tabc\n-7\t-inf\n+8\t16777217\n")
     let out = dir.file("out")

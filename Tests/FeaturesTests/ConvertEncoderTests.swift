@@ -10,7 +10,7 @@ final class ConvertEncoderTests: XCTestCase {
     ConvertColumn("w", .float, separator: ";"), ConvertColumn("gone", .bytes, drop: true),
   ], label: "label", header: false, delimiter: "\t")
 
-  func randomLine(_ rng: inout ConvertRandom) -> String {
+  func randomLine(_ rng: inout SplitMix64) -> String {
     func maybe(_ s: @autoclosure () -> String) -> String { Int.random(in: 0..<4, using: &rng) == 0 ? "" : s() }
     let ints: [Int64] = [0, 1, -1, 127, 128, -128, 300, Int64.max, Int64.min, 1 << 35, -(1 << 40)]
     let floats = ["0.5", "-2.25", "3.9", "1e-05", "100000.0", "-0.0", "7"]
@@ -31,7 +31,7 @@ final class ConvertEncoderTests: XCTestCase {
     let parser = DelimitedRowParser(layout: layout)
     let encoder = ExampleWireEncoder(layout: layout)
     let out = ByteAccumulator()
-    var rng = ConvertRandom(seed: 7)
+    var rng = SplitMix64(seed: 7)
     for _ in 0..<500 {
       var line = Array(randomLine(&rng).utf8)
       try line.withUnsafeMutableBufferPointer { b in

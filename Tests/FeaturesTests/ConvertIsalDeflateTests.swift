@@ -6,7 +6,7 @@ import Records
 /// The ISA-L deflate sink and the segment deflater (Records), as convert uses them.
 final class ConvertIsalDeflateTests: XCTestCase {
   func sampleRecords(_ n: Int) -> [[UInt8]] {
-    var rng = ConvertRandom(seed: 21)
+    var rng = SplitMix64(seed: 21)
     return (0..<n).map { i in
       var f: [String: Feature] = ["label": .int64List([Int64(i % 2)])]
       for j in 1...26 where Int.random(in: 0..<5, using: &rng) > 0 {
@@ -30,7 +30,7 @@ final class ConvertIsalDeflateTests: XCTestCase {
   }
 
   func testIsalSinkOutputReadsBackThroughBothInflatersAndGzip() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let records = sampleRecords(3000)
     let plain = dir.file("plain.tfrecord")
     let w = try TFRecordWriter(path: plain)
@@ -71,7 +71,7 @@ final class ConvertIsalDeflateTests: XCTestCase {
   }
 
   func testSegmentsCompressedSeparatelyConcatenateIntoOneValidStream() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     var data: [UInt8] = []
     for r in sampleRecords(2000) { data += r }
     let pieces = [0, 1, 17, 5000, 70_000, data.count].windows()

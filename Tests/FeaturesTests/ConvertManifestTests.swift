@@ -4,14 +4,14 @@ import XCTest
 import Records
 
 final class ConvertManifestTests: XCTestCase {
-  func synthetic(_ dir: ConvertTemporaryDirectory, rows: Int) throws -> String {
+  func synthetic(_ dir: ScratchDirectory, rows: Int) throws -> String {
     let path = dir.file("synth.tsv")
     _ = try CriteoSynth(seed: 9).generate(rows: rows, output: path, threads: 2)
     return path
   }
 
   func testManifestListsShardsWithCountsSizesAndChecksumsAndInputsWithRowCounts() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let input = try synthetic(dir, rows: 1800)
     let blank = dir.write("second.tsv", "\n" + (try ConvertTest.lines(input).prefix(10).joined(separator: "\n")) + "\n\n")
     let out = dir.file("out")
@@ -48,7 +48,7 @@ final class ConvertManifestTests: XCTestCase {
   }
 
   func testRerunWithTheSameInputsAndArgumentsDoesNothing() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let input = try synthetic(dir, rows: 500)
     let out = dir.file("out")
     let first = try ConvertTest.run([input], .criteo, into: out) { $0.sharding = .shards(2) }
@@ -61,7 +61,7 @@ final class ConvertManifestTests: XCTestCase {
   }
 
   func testAFinishedConversionOfOtherArgumentsIsNotReplacedWithoutOverwrite() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let input = try synthetic(dir, rows: 500)
     let out = dir.file("out")
     try ConvertTest.run([input], .criteo, into: out) { $0.sharding = .shards(2) }
@@ -84,7 +84,7 @@ final class ConvertManifestTests: XCTestCase {
   func testARunInterruptedMidwayIsRedoneToTheSameBytes() throws {
     // What a killed job leaves: some shards renamed (complete files), the next one partial under
     // its hidden name, a partial rejects file, no manifest; plus a stale shard of an older run.
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let input = try synthetic(dir, rows: 1200)
     let clean = dir.file("clean")
     try ConvertTest.run([input], .criteo, into: clean) { $0.sharding = .shards(4) }
@@ -104,7 +104,7 @@ final class ConvertManifestTests: XCTestCase {
   }
 
   func testShardNamedFilesNotWrittenByAConversionAreNotRemovedWithoutOverwrite() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let input = try synthetic(dir, rows: 100)
     let out = dir.file("out")
     try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)

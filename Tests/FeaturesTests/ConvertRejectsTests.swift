@@ -24,7 +24,7 @@ final class ConvertRejectsTests: XCTestCase {
     """
 
   func testBadRowsLandInTheRejectsFileWithFileLineAndReason() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let input = dir.write("in.csv", text)
     let out = dir.file("out")
     let r = try ConvertTest.run([input], .csv, into: out, schema: schema, chunkBytes: 64) { $0.maxErrors = 4 }
@@ -43,7 +43,7 @@ final class ConvertRejectsTests: XCTestCase {
   }
 
   func testRejectedRowsWithTabsAndLineBreaksStayOneEscapedLine() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let input = dir.write("in.csv", "label,n,note\n1,\"x\ny\",\"a\tb\\\\c\"\n")
     let out = dir.file("out")
     try ConvertTest.run([input], .csv, into: out, schema: schema) { $0.maxErrors = 1 }
@@ -52,7 +52,7 @@ final class ConvertRejectsTests: XCTestCase {
   }
 
   func testMoreRejectsThanMaxErrorsFailsAndLeavesNothingThatLooksFinished() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     // Many good rows first, so shards are finished before the bad rows arrive.
     var lines = ["label,n,note"]
     for i in 0..<3000 { lines.append("1,\(i),row \(i)") }
@@ -84,7 +84,7 @@ final class ConvertRejectsTests: XCTestCase {
   }
 
   func testMissingInputAndBadSchemaErrorsNameTheFileAndKey() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     XCTAssertThrowsError(try ConvertTest.run([dir.file("nope.tsv")], .criteo, into: dir.file("out"))) { e in
       XCTAssertEqual((e as? ConvertError)?.kind, .input)
       XCTAssertTrue("\(e)".hasPrefix(dir.file("nope.tsv")), "\(e)")
@@ -116,7 +116,7 @@ final class ConvertRejectsTests: XCTestCase {
   }
 
   func testHeaderThatDisagreesWithTheSchemaIsAnErrorNamingTheColumn() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let input = dir.write("in.csv", "label,count,note\n1,2,x\n")
     XCTAssertThrowsError(try ConvertTest.run([input], .csv, into: dir.file("out"), schema: schema)) { e in
       XCTAssertEqual("\(e)", "\(input):1: column 'n': the header names column 2 'count', the schema 'n'")

@@ -15,7 +15,7 @@ final class ConvertRoundTripTests: XCTestCase {
   }
 
   func testRealCriteoRowsRoundTripThroughTFRecordExactly() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let inputs = try ["train", "dev", "test"].map { try ConvertSharedData.path("criteo/wide-resdnn_criteo_\($0).tsv") }
     let out = dir.file("criteo")
     let result = try ConvertTest.run(inputs, .criteo, into: out, chunkBytes: 64 << 10) { $0.sharding = .shards(5) }
@@ -37,7 +37,7 @@ final class ConvertRoundTripTests: XCTestCase {
   }
 
   func testRealAvazuCSVRoundTripsWithAnInferredSchemaAndWithoutHeaders() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let train = try ConvertSharedData.path("avazu/wide-resdnn_avazu_train.csv")
     let out = dir.file("train")
     let result = try ConvertTest.run([train], .csv, into: out, chunkBytes: 64 << 10)
@@ -64,7 +64,7 @@ final class ConvertRoundTripTests: XCTestCase {
   }
 
   func testGeneratedCriteoLayoutRowsRoundTrip() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let input = dir.file("synth.tsv")
     _ = try CriteoSynth(seed: 11).generate(rows: 3000, output: input, threads: 2)
     let out = dir.file("out")
@@ -92,7 +92,7 @@ final class ConvertRoundTripTests: XCTestCase {
       // label, user, target item, history before it (may be empty = absent), its times
       text += "\(Int(user)! & 1)\t\(user)\t\(h.last!)\t\(h.dropLast().joined(separator: ","))\t\(t.dropLast().joined(separator: "|"))\n"
     }
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let input = dir.write("histories.tsv", text)
     let schema = try ConvertSchema.parse("""
       header: false
@@ -116,7 +116,7 @@ final class ConvertRoundTripTests: XCTestCase {
 
   func testTaobaoCSVWithACaretSeparatedClickSequenceRoundTrips() throws {
     let input = try ConvertSharedData.path("sequences/fuxictr_taobao_tiny_train.csv")
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let (inferred, _) = try SchemaInference.inferDelimited(path: input, format: .csv)
     var schema = inferred
     let seq = try XCTUnwrap(schema.columns.firstIndex { $0.name == "click_sequence" })

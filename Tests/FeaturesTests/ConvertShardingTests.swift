@@ -5,7 +5,7 @@ import Records
 
 final class ConvertShardingTests: XCTestCase {
   /// A small generated Criteo-layout file (synthetic).
-  func synthetic(_ dir: ConvertTemporaryDirectory, rows: Int = 2000, seed: UInt64 = 5) throws -> String {
+  func synthetic(_ dir: ScratchDirectory, rows: Int = 2000, seed: UInt64 = 5) throws -> String {
     let path = dir.file("synth-\(rows)-\(seed).tsv")
     _ = try CriteoSynth(seed: seed).generate(rows: rows, output: path, threads: 2)
     return path
@@ -17,7 +17,7 @@ final class ConvertShardingTests: XCTestCase {
   }
 
   func testShardsNKeepsRowOrderAcrossEquallySizedShards() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let input = try synthetic(dir, rows: 2003)
     let out = dir.file("out")
     let r = try ConvertTest.run([input], .criteo, into: out, chunkBytes: 8 << 10) { $0.sharding = .shards(7) }
@@ -31,7 +31,7 @@ final class ConvertShardingTests: XCTestCase {
   }
 
   func testMoreShardsThanRowsGivesEmptyButValidShards() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let input = dir.write("few.tsv", "1\t\t\t\t\t\t\t\t\t\t\t\t\t\tab\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\n")
     for compression in [Compression.gzip, .zlib, .zstd, .none] {
       let out = dir.file("out-\(compression)")
@@ -42,7 +42,7 @@ final class ConvertShardingTests: XCTestCase {
   }
 
   func testShardKeyPutsEveryRowOfAKeyInOneShardInInputOrder() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let input = try synthetic(dir, rows: 3000)
     let out = dir.file("out")
     let r = try ConvertTest.run([input], .criteo, into: out, chunkBytes: 8 << 10) {
@@ -77,7 +77,7 @@ final class ConvertShardingTests: XCTestCase {
   }
 
   func testShardSizeStartsANewShardBeforeTheLimitIsPassed() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let input = try synthetic(dir, rows: 2000)
     let out = dir.file("out")
     let limit: UInt64 = 150_000
@@ -88,7 +88,7 @@ final class ConvertShardingTests: XCTestCase {
   }
 
   func testSameInputGivesByteIdenticalShardsWhateverTheThreadCount() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let input = try synthetic(dir, rows: 2500)
     var outputs: [[String: Data]] = []
     for (i, threads) in [1, 3, 1, 4].enumerated() {
@@ -108,7 +108,7 @@ final class ConvertShardingTests: XCTestCase {
   }
 
   func testEveryOutputCompressionReadsBackToTheSameRecords() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let input = try synthetic(dir, rows: 1500)
     let plain = dir.file("none")
     try ConvertTest.run([input], .criteo, into: plain) { $0.sharding = .shards(2); $0.compression = .none }
@@ -150,7 +150,7 @@ final class ConvertShardingTests: XCTestCase {
   }
 
   func testGzipAndZstdInputsAreReadDirectly() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let input = try synthetic(dir, rows: 1200)
     let text = ConvertTest.bytes(input)
     for (compression, suffix) in [(Compression.gzip, "gz"), (.zstd, "zst"), (.zlib, "zz")] {
@@ -181,7 +181,7 @@ final class ConvertShardingTests: XCTestCase {
         w.end()
       }
     }
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let input = dir.write("in.tsv", "1\t25" + String(repeating: "\t", count: 38) + "\n0" + String(repeating: "\t", count: 39) + "\n")
     let out = dir.file("out")
     try ConvertTest.run([input], .criteo, into: out) {

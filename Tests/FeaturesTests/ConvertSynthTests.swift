@@ -5,7 +5,7 @@ import Records
 
 final class ConvertSynthTests: XCTestCase {
   func testSameSeedGivesTheSameFileWhateverTheThreadCount() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let a = dir.file("a.tsv"), b = dir.file("b.tsv"), c = dir.file("c.tsv")
     _ = try CriteoSynth(seed: 42).generate(rows: 20_000, output: a, threads: 1)
     _ = try CriteoSynth(seed: 42).generate(rows: 20_000, output: b, threads: 3)
@@ -18,7 +18,7 @@ final class ConvertSynthTests: XCTestCase {
   /// Held-out rows: another row seed draws new rows from the same model (the same categorical
   /// values, so a model trained on one set applies to the other); another model seed does not.
   func testARowSeedDrawsNewRowsOfTheSameModel() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let a = dir.file("a.tsv"), held = dir.file("held.tsv"), other = dir.file("other.tsv")
     _ = try CriteoSynth(seed: 42).generate(rows: 5_000, output: a, threads: 2)
     _ = try CriteoSynth(seed: 42, rowSeed: 43).generate(rows: 5_000, output: held, threads: 2)
@@ -35,7 +35,7 @@ final class ConvertSynthTests: XCTestCase {
   }
 
   func testRowsHaveTheCriteoLayoutAClickRateNearTwentyTwoPercentAndMissingValues() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let path = dir.file("s.tsv"), probs = dir.file("p.txt")
     let summary = try CriteoSynth(seed: 7).generate(rows: 20_000, output: path, probabilities: probs, threads: 2)
     let lines = try ConvertTest.lines(path)
@@ -104,7 +104,7 @@ final class ConvertSynthTests: XCTestCase {
   func testInteractingFieldPairsHaveNonAdditiveEffectsThatOtherPairsLack() throws {
     // C6 x C9 is one of the model's latent pairs; C6 x C17 is not. An additive model (LR) fits
     // only row + column effects; the interacting pair leaves much larger residuals (FM's job).
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let path = dir.file("s.tsv"), probs = dir.file("p.txt")
     _ = try CriteoSynth(seed: 5).generate(rows: 24_000, output: path, probabilities: probs, threads: 2)
     let rows = try ConvertTest.lines(path).map { $0.split(separator: "\t", omittingEmptySubsequences: false) }

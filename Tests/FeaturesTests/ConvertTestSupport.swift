@@ -29,41 +29,7 @@ enum ConvertSharedData {
   }
 }
 
-/// SplitMix64 for reproducible random inputs.
-struct ConvertRandom: RandomNumberGenerator {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-}
 
-/// A temporary directory removed when the test ends.
-final class ConvertTemporaryDirectory {
-  let path: String
-  init() {
-    path = NSTemporaryDirectory() + "ctrkit-convert-test-" + UUID().uuidString
-    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-  }
-  deinit { try? FileManager.default.removeItem(atPath: path) }
-  func file(_ name: String) -> String { path + "/" + name }
-
-  func write(_ name: String, _ text: String) -> String {
-    let p = file(name)
-    FileManager.default.createFile(atPath: p, contents: Data(text.utf8))
-    return p
-  }
-
-  func write(_ name: String, bytes: [UInt8]) -> String {
-    let p = file(name)
-    FileManager.default.createFile(atPath: p, contents: Data(bytes))
-    return p
-  }
-}
 
 enum ConvertTest {
   /// Runs a conversion with small chunks (so even small inputs cross chunk boundaries).

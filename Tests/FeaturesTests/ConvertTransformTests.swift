@@ -42,7 +42,7 @@ final class ConvertTransformTests: XCTestCase {
 
   /// Seeded Criteo-like rows: skewed counts and Zipf-like categories, fields missing at random.
   static func generate(rows: Int, seed: UInt64) -> String {
-    var rng = ConvertRandom(seed: seed)
+    var rng = SplitMix64(seed: seed)
     func u() -> Double { Double(rng.next() >> 11) / Double(1 << 53) }
     var out = ""
     for _ in 0..<rows {
@@ -107,7 +107,7 @@ final class ConvertTransformTests: XCTestCase {
   }
 
   /// Raw conversion, fit, and the fitted transform of the generated data.
-  func fitted(_ dir: ConvertTemporaryDirectory, rows: Int) throws -> (input: String, raw: String, config: FeatureConfig, ConvertTransform) {
+  func fitted(_ dir: ScratchDirectory, rows: Int) throws -> (input: String, raw: String, config: FeatureConfig, ConvertTransform) {
     let input = dir.write("in.tsv", Self.generate(rows: rows, seed: 11))
     let raw = dir.file("raw")
     try ConvertTest.run([input], .tsv, into: raw, schema: Self.schema) { $0.sharding = .shards(2) }
@@ -118,7 +118,7 @@ final class ConvertTransformTests: XCTestCase {
   }
 
   func testTransformedShardsHoldExactlyWhatTheTransformerMakesOfTheRawShards() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let (input, raw, config, transform) = try fitted(dir, rows: 2500)
     XCTAssertEqual(config.column(named: "I5")?.boundaries?.isEmpty, false, "the analyzer fitted the quantiles")
     XCTAssertNotNil(config.column(named: "C2")?.vocabulary)
@@ -163,7 +163,7 @@ final class ConvertTransformTests: XCTestCase {
   }
 
   func testOutputIsTheSameForAnyThreadCount() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let (input, _, _, transform) = try fitted(dir, rows: 1500)
     var outputs: [[String: Data]] = []
     for threads in [1, 3] {
@@ -203,7 +203,7 @@ final class ConvertTransformTests: XCTestCase {
     """
 
   func testRowsTheTransformerRejectsGoToTheRejectsFileWithTheirLines() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let input = dir.write("in.csv", rejectText)
     let transform = try ConvertTransform(config: try loadConfig(rejectConfig), configPath: "c.yaml")
     // One chunk (parse and transform rejects interleave in one block) and many small ones.
@@ -263,7 +263,7 @@ final class ConvertTransformTests: XCTestCase {
   }
 
   func testTypesThatDisagreeWithTheSchemaAndMissingLabelsFailBeforeAnyOutput() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let input = dir.write("in.tsv", "1\t5\n")
     let schema = ConvertSchema(columns: [ConvertColumn("label", .int64), ConvertColumn("I1", .int64)], label: "label", header: false)
     func attempt(_ yaml: String) -> ConvertError? {
@@ -298,7 +298,7 @@ final class ConvertTransformTests: XCTestCase {
   // MARK: Manifest and reruns
 
   func testTheManifestRecordsTheTransformAndRerunsNoticeAChangedConfig() throws {
-    let dir = ConvertTemporaryDirectory()
+    let dir = ScratchDirectory()
     let input = dir.write("in.csv", "label,slot,n\n1,3,0.5;1\n0,5,2;2\n")
     let out = dir.file("out")
     let a = try ConvertTransform(config: try loadConfig(rejectConfig), configPath: "a.yaml")

@@ -13,23 +13,7 @@ enum FeatureFixtures {
   }
 }
 
-/// A scratch directory removed after the test.
-final class ScratchDirectory {
-  let path: String
-  init() {
-    path = NSTemporaryDirectory() + "ctrkit-features-" + UUID().uuidString
-    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-  }
-  deinit { try? FileManager.default.removeItem(atPath: path) }
-  func file(_ name: String) -> String { path + "/" + name }
-
-  /// Writes `text` to `name` and returns the path.
-  @discardableResult
-  func write(_ name: String, _ text: String) -> String {
-    try! text.write(toFile: file(name), atomically: true, encoding: .utf8)
-    return file(name)
-  }
-
+extension ScratchDirectory {
   /// Writes examples to a TFRecord file and returns its path.
   func tfrecord(_ name: String, _ examples: [Example], compression: Compression = .none) throws -> String {
     let w = try TFRecordWriter(path: file(name), compression: compression)
@@ -39,18 +23,6 @@ final class ScratchDirectory {
   }
 }
 
-/// A seeded generator for reproducible property tests.
-struct SeededRandom: RandomNumberGenerator {
-  var state: UInt64
-  init(_ seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-}
 
 /// Parses and transforms examples with a config in one call.
 func transformExamples(_ config: FeatureConfig, _ examples: [Example]) throws -> (Transformer, FeatureBatch) {

@@ -121,7 +121,7 @@ final class VocabularyLookupTests: XCTestCase {
   }
 
   func testVocabularyFileLinesDropATrailingCarriageReturnAndKeepEverythingElse() throws {
-    let dir = try TemporaryDirectory()
+    let dir = ScratchDirectory()
     let path = dir.file("v.txt")
     // CRLF, an empty line, a line of spaces, and a last line with no newline.
     try Data("a\r\nb\n\n  \nlast".utf8).write(to: URL(fileURLWithPath: path))

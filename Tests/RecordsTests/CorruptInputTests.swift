@@ -110,7 +110,7 @@ final class CorruptInputTests: XCTestCase {
   }
 
   func testAFileThatIsNotTFRecordSaysSo() throws {
-    let dir = TemporaryDirectory()
+    let dir = ScratchDirectory()
     let path = dir.file("notes.txt")
     try "label,feature\n1,2\n".write(toFile: path, atomically: true, encoding: .utf8)
     XCTAssertThrowsError(try readAll(path)) { error in
@@ -125,7 +125,7 @@ final class CorruptInputTests: XCTestCase {
   }
 
   func testAnEmptyFileHasNoRecords() throws {
-    let dir = TemporaryDirectory()
+    let dir = ScratchDirectory()
     FileManager.default.createFile(atPath: dir.file("empty"), contents: Data())
     XCTAssertEqual(try readAll(dir.file("empty")).count, 0)
   }

@@ -3,7 +3,7 @@ import XCTest
 
 final class EventFileWriterTests: XCTestCase {
   func testEventFilesHoldAVersionEventThenScalarsTensorBoardCanRead() throws {
-    let dir = TemporaryDirectory()
+    let dir = ScratchDirectory()
     let writer = try EventFileWriter(directory: dir.path + "/logs")
     XCTAssertTrue((writer.path as NSString).lastPathComponent.hasPrefix("events.out.tfevents."))
     try writer.addScalars([("train/loss", 0.5), ("train/auc", 0.75)], step: 100)

@@ -3,7 +3,7 @@ import XCTest
 @testable import Records
 
 final class ExampleReaderTests: XCTestCase {
-  func writeShards(_ dir: TemporaryDirectory, shards: Int, perShard: Int, compression: Compression = .gzip) throws -> [String] {
+  func writeShards(_ dir: ScratchDirectory, shards: Int, perShard: Int, compression: Compression = .gzip) throws -> [String] {
     try (0..<shards).map { s in
       let path = dir.file("shard-\(s).tfrecord\(compression.fileSuffix)")
       let w = try TFRecordWriter(path: path, compression: compression)
@@ -18,7 +18,7 @@ final class ExampleReaderTests: XCTestCase {
   }
 
   func testBatchesComeInFileOrderFromParallelWorkers() throws {
-    let dir = TemporaryDirectory()
+    let dir = ScratchDirectory()
     let paths = try writeShards(dir, shards: 3, perShard: 1000)
     let spec = try ParseSpec([.scalar("id", .int64), .scalar("v", .float), .scalar("s", .bytes)])
     for threads in [1, 2, 4] {
@@ -35,7 +35,7 @@ final class ExampleReaderTests: XCTestCase {
   }
 
   func testAnErrorInTheMiddleOfAShardArrivesAfterTheRecordsBeforeIt() throws {
-    let dir = TemporaryDirectory()
+    let dir = ScratchDirectory()
     let good = try writeShards(dir, shards: 1, perShard: 300, compression: .none)[0]
     var bytes = try Array(Data(contentsOf: URL(fileURLWithPath: good)))
     bytes[bytes.count / 2] ^= 0x10
@@ -67,7 +67,7 @@ final class ExampleReaderTests: XCTestCase {
     let spec = try ParseSpec([FeatureSpec("id", .int64)])
     let reader = ExampleReader(paths: ["/nonexistent/x.tfrecord"], spec: spec)
     XCTAssertThrowsError(try reader.next()) { XCTAssertEqual(($0 as! RecordsError).kind, .io) }
-    let dir = TemporaryDirectory()
+    let dir = ScratchDirectory()
     let paths = try writeShards(dir, shards: 2, perShard: 5000)
     let early = ExampleReader(paths: paths, spec: spec, batchSize: 64, threads: 2)
     _ = try early.next()
@@ -75,7 +75,7 @@ final class ExampleReaderTests: XCTestCase {
   }
 
   func testGlobsExpandSortedAndAPatternWithoutMatchesIsAnError() throws {
-    let dir = TemporaryDirectory()
+    let dir = ScratchDirectory()
     _ = try writeShards(dir, shards: 3, perShard: 1)
     XCTAssertEqual(try expandGlobs([dir.path + "/shard-*.tfrecord.gz"]).map { ($0 as NSString).lastPathComponent },
                    ["shard-0.tfrecord.gz", "shard-1.tfrecord.gz", "shard-2.tfrecord.gz"])

@@ -22,7 +22,7 @@ final class FuzzTests: XCTestCase {
 
   func testTheReaderNeverCrashesOnMutatedFiles() throws {
     var rng = SplitMix64(seed: 11)
-    let dir = TemporaryDirectory()
+    let dir = ScratchDirectory()
     let sources = ["examples_none.tfrecord", "examples_gzip.tfrecord", "examples_zlib.tfrecord"]
     let originals = try sources.map { try Fixture.data($0) }
     for round in 0..<150 {

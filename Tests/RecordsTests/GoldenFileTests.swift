@@ -60,7 +60,7 @@ final class GoldenFileTests: XCTestCase {
 
   func testOurFramingIsByteIdenticalToTensorFlowsForTheSamePayloads() throws {
     let expected = try Fixture.jsonLines("examples.expected.jsonl")
-    let dir = TemporaryDirectory()
+    let dir = ScratchDirectory()
     let out = dir.file("ours.tfrecord")
     let writer = try TFRecordWriter(path: out)
     for golden in expected { try writer.write(Base64.decode(golden["serialized_b64"]!.stringValue!)!) }

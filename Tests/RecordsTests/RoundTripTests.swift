@@ -12,7 +12,7 @@ final class RoundTripTests: XCTestCase {
   }
 
   func testWriteThenReadReturnsTheSameExamplesInEveryCompression() throws {
-    let dir = TemporaryDirectory()
+    let dir = ScratchDirectory()
     let examples = sampleExamples(300)
     for compression in [Compression.none, .gzip, .zlib, .zstd] {
       let path = dir.file("data-\(compression).tfrecord")
@@ -30,7 +30,7 @@ final class RoundTripTests: XCTestCase {
 
   func testGzipFilesFromOurWriterAreOrdinaryGzipStreams() throws {
     // What TensorFlow needs to read them: `gzip -dc` of our file is the uncompressed framing.
-    let dir = TemporaryDirectory()
+    let dir = ScratchDirectory()
     let examples = sampleExamples(50)
     let plain = dir.file("a.tfrecord"), gz = dir.file("a.tfrecord.gz")
     for (path, c) in [(plain, Compression.none), (gz, .gzip)] {
@@ -48,7 +48,7 @@ final class RoundTripTests: XCTestCase {
   }
 
   func testConcatenatedGzipMembersReadAsOneStream() throws {
-    let dir = TemporaryDirectory()
+    let dir = ScratchDirectory()
     let examples = sampleExamples(40)
     var all = Data()
     for part in 0..<2 {
@@ -65,7 +65,7 @@ final class RoundTripTests: XCTestCase {
   }
 
   func testAWriterLeavesNoFileUnderItsNameUntilClosedAndNothingWhenAbandoned() throws {
-    let dir = TemporaryDirectory()
+    let dir = ScratchDirectory()
     let path = dir.file("out.tfrecord")
     let w = try TFRecordWriter(path: path, compression: .gzip)
     try w.write([1, 2, 3])
@@ -84,7 +84,7 @@ final class RoundTripTests: XCTestCase {
   }
 
   func testShardedWriterRollsByRecordCountAndByBytes() throws {
-    let dir = TemporaryDirectory()
+    let dir = ScratchDirectory()
     let payloads = sampleExamples(95).map { $0.serialized() }
     let byCount = ShardedTFRecordWriter(directory: dir.path, prefix: "count", compression: .gzip, maxRecords: 20)
     for p in payloads { try byCount.write(p) }
@@ -129,7 +129,7 @@ final class RoundTripTests: XCTestCase {
 
   func testStreamingReadUsesABufferBoundedByTheLargestRecord() throws {
     // 20 MB of records through a 64 KiB read size: the reader never holds the file.
-    let dir = TemporaryDirectory()
+    let dir = ScratchDirectory()
     let path = dir.file("big.tfrecord")
     let w = try TFRecordWriter(path: path)
     let payload = [UInt8](repeating: 7, count: 100_000)
@@ -148,7 +148,7 @@ final class InflaterEdgeTests: XCTestCase {
   /// ISA-L may hold decompressed output after consuming the last input byte; reading in small
   /// pieces must still reach the end of a zlib stream rather than report it truncated.
   func testBothInflatersReadCompressedStreamsInSmallPieces() throws {
-    let dir = TemporaryDirectory()
+    let dir = ScratchDirectory()
     var rng = SplitMix64(seed: 21)
     let payloads = (0..<400).map { _ in (0..<Int.random(in: 0...300, using: &rng)).map { _ in UInt8.random(in: 0...3, using: &rng) } }
     for compression in [Compression.gzip, .zlib] {

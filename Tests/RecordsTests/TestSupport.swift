@@ -1,3 +1,4 @@
+@_exported import TestSupport  // the shared helpers, visible in every file of this target
 import Foundation
 import XCTest
 @testable import Records
@@ -15,29 +16,7 @@ enum Fixture {
   static func json(_ name: String) throws -> JSONValue { try JSONParser.parse(data(name)) }
 }
 
-/// SplitMix64: a small seeded generator so property tests are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-}
 
-/// A temporary directory removed at the end of the test.
-final class TemporaryDirectory {
-  let path: String
-  init() {
-    path = NSTemporaryDirectory() + "ctrkit-test-" + UUID().uuidString
-    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-  }
-  deinit { try? FileManager.default.removeItem(atPath: path) }
-  func file(_ name: String) -> String { path + "/" + name }
-}
 
 /// JSON equality where object member order does not matter (protobuf map order is not part of
 /// the contract) but number text must match exactly.
