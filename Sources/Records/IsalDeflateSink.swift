@@ -224,32 +224,28 @@ public enum DeflateSegmentAssembler {
 
   /// CRC-32 (gzip's checksum) of uncompressed bytes.
   public static func crc32(_ bytes: UnsafeRawBufferPointer, continuing crc: UInt32 = 0) -> UInt32 {
-    guard let base = bytes.baseAddress, bytes.count > 0 else { return crc }
-    var c = uLong(crc)
-    var p = base.assumingMemoryBound(to: Bytef.self)
-    var left = bytes.count
-    while left > 0 {
-      let n = min(left, 1 << 30)
-      c = CZlib.crc32(c, p, uInt(n))
-      p += n
-      left -= n
-    }
-    return UInt32(c)
+    zlibChecksum(CZlib.crc32, bytes, crc)
   }
 
   /// Adler-32 (zlib's checksum) of uncompressed bytes; 1 starts a new checksum.
   public static func adler32(_ bytes: UnsafeRawBufferPointer, continuing adler: UInt32 = 1) -> UInt32 {
-    guard let base = bytes.baseAddress, bytes.count > 0 else { return adler }
-    var a = uLong(adler)
+    zlibChecksum(CZlib.adler32, bytes, adler)
+  }
+
+  /// Runs a zlib checksum over `bytes` in pieces of at most 1 GiB (its length is a 32-bit uInt).
+  private static func zlibChecksum(_ update: (uLong, UnsafePointer<Bytef>?, uInt) -> uLong,
+                                   _ bytes: UnsafeRawBufferPointer, _ start: UInt32) -> UInt32 {
+    guard let base = bytes.baseAddress, bytes.count > 0 else { return start }
+    var c = uLong(start)
     var p = base.assumingMemoryBound(to: Bytef.self)
     var left = bytes.count
     while left > 0 {
       let n = min(left, 1 << 30)
-      a = CZlib.adler32(a, p, uInt(n))
+      c = update(c, p, uInt(n))
       p += n
       left -= n
     }
-    return UInt32(a)
+    return UInt32(c)
   }
 
   /// The checksum of A followed by B, from the checksums of each and B's length.

@@ -68,16 +68,18 @@ public enum ModelStore {
                             baseDirectory: dir)
   }
 
+  /// The JSON header at the front of a checkpoint: training state and the layout to check on load.
+  private struct Header: Codable {
+    var state: TrainingState
+    var tables: [String]
+    var denseCount: Int
+    var denseStateWidth: Int
+    var adamStep: Int64?
+  }
+
   /// Serialises the model's parameters and optimizer state with `state`.
   public static func encode(_ model: CTRModel, state: TrainingState) throws -> [UInt8] {
     var out = magic
-    struct Header: Codable {
-      var state: TrainingState
-      var tables: [String]
-      var denseCount: Int
-      var denseStateWidth: Int
-      var adamStep: Int64?
-    }
     let header = Header(state: state, tables: model.tables.map(\.name), denseCount: model.dense.count,
                         denseStateWidth: model.dense.stateWidth, adamStep: model.dense.adam?.step)
     let json = try JSONEncoder().encode(header)
@@ -135,13 +137,6 @@ public enum ModelStore {
     }
     let headerLength = Int(try u32())
     guard offset + headerLength <= body else { throw corrupt(offset, "truncated header") }
-    struct Header: Codable {
-      var state: TrainingState
-      var tables: [String]
-      var denseCount: Int
-      var denseStateWidth: Int
-      var adamStep: Int64?
-    }
     let header = try JSONDecoder().decode(Header.self, from: Data(bytes[offset..<(offset + headerLength)]))
     offset += headerLength
     guard header.tables == model.tables.map(\.name), header.denseCount == model.dense.count,

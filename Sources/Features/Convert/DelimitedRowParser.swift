@@ -50,15 +50,7 @@ final class DelimitedRowParser {
       fields = try parseQuoted(p, start, end, quote)
     } else {
       var at = start
-      while true {
-        let rest = end - at
-        let hit = rest > 0 ? memchr(p + at, Int32(delimiter), rest) : nil
-        let fieldEnd = hit.map { UnsafePointer<UInt8>($0.assumingMemoryBound(to: UInt8.self)) - p } ?? end
-        if fields < columnCount { try store(fields, p + at, fieldEnd - at, quotedEmpty: false) }
-        fields += 1
-        if hit == nil { break }
-        at = fieldEnd + 1
-      }
+      while let next = try unquotedField(p, at, end, &fields) { at = next }
     }
     if fields != columnCount {
       throw RowRejection("expected \(columnCount) fields, found \(fields)")
@@ -110,16 +102,23 @@ final class DelimitedRowParser {
         if after >= end { break }
         at = after + 1
       } else {
-        let rest = end - at
-        let hit = rest > 0 ? memchr(p + at, Int32(delimiter), rest) : nil
-        let fieldEnd = hit.map { UnsafePointer<UInt8>($0.assumingMemoryBound(to: UInt8.self)) - p } ?? end
-        if fields < columnCount { try store(fields, p + at, fieldEnd - at, quotedEmpty: false) }
-        fields += 1
-        if hit == nil { break }
-        at = fieldEnd + 1
+        guard let next = try unquotedField(p, at, end, &fields) else { break }
+        at = next
       }
     }
     return fields
+  }
+
+  /// Stores the unquoted field that starts at `at` (up to the next delimiter) and counts it;
+  /// returns where the next field starts, or nil when this was the row's last field.
+  @inline(__always)
+  private func unquotedField(_ p: UnsafePointer<UInt8>, _ at: Int, _ end: Int, _ fields: inout Int) throws(RowRejection) -> Int? {
+    let rest = end - at
+    let hit = rest > 0 ? memchr(p + at, Int32(delimiter), rest) : nil
+    let fieldEnd = hit.map { UnsafePointer<UInt8>($0.assumingMemoryBound(to: UInt8.self)) - p } ?? end
+    if fields < columnCount { try store(fields, p + at, fieldEnd - at, quotedEmpty: false) }
+    fields += 1
+    return hit == nil ? nil : fieldEnd + 1
   }
 
   /// Types one field into column `c`.
