@@ -23,6 +23,31 @@ final class TransformerTests: XCTestCase {
     XCTAssertEqual((0..<batch.count).map { batch.denseRow($0)[slot.offset] }, golden["transformed"]!.asArray.map { Float($0.asDouble!) })
   }
 
+  func testIdentityIdsKeepRangeMissingAndDefaultRules() throws {
+    // categorical_column_with_identity: ids in [0, n) pass, -1 is missing, others take
+    // default_value (or fail without one); a var-len row keeps every valid id in order.
+    let config = try loadConfig("""
+      label: y
+      columns:
+        - {name: u, type: identity, num_buckets: 10, default_value: 0}
+        - {name: v, type: identity, num_buckets: 10}
+      """)
+    let rows: [[Int64]] = [[3], [-1], [12], [9, -1, 4, 10], []]
+    let examples = rows.map { Example(["y": .int64List([0]), "u": .int64List($0), "v": .int64List([1])]) }
+    let (_, batch) = try transformExamples(config, examples)
+    XCTAssertEqual((0..<batch.count).map { ids(batch, "u", $0) }, [[3], [], [0], [9, 4, 0], []])
+    XCTAssertEqual((0..<batch.count).map { ids(batch, "v", $0) }, Array(repeating: [1], count: rows.count))
+
+    let bad = [Example(["y": .int64List([0]), "u": .int64List([1]), "v": .int64List([2])]),
+               Example(["y": .int64List([0]), "u": .int64List([1]), "v": .int64List([2, 10])])]
+    XCTAssertThrowsError(try transformExamples(config, bad)) { error in
+      let text = "\(error)"
+      XCTAssertEqual((error as? FeatureError)?.column, "v", text)
+      XCTAssertTrue(text.contains("value 10 is outside [0, 10)"), text)
+      XCTAssertEqual((error as? FeatureError)?.record, 1, text)
+    }
+  }
+
   func testTheFeatureColumnCrossMatchesTensorFlow() throws {
     // crossed_column([bucketized(price, [10, 100]), 'country', identity('u', 50)], 997)
     let golden = try FeatureFixtures.json("cross_hashed.json")["feature_column_crossed"]!

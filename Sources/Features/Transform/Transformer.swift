@@ -462,6 +462,32 @@ final class ColumnPlan: @unchecked Sendable {
       }
       return
     }
+    if column.type == .identity, weights == nil, col.kind == .int64 {
+      // Ids that are already ids (shards written by `convert --transform`): one pass over the
+      // values, with `id(int64:)`'s rules (-1 missing, out of range → default or error) inline.
+      let n = column.numBuckets ?? 0
+      let fallback = column.defaultValue ?? -1
+      let values = col.int64Values.baseAddress, rows = col.rowOffsets.baseAddress!
+      outIds.reserve(rows[parsed.count] - rows[0])
+      offsets.reserve(parsed.count)
+      for r in 0..<parsed.count {
+        for i in rows[r]..<rows[r + 1] {
+          var v = values.unsafelyUnwrapped[i]
+          if v >= 0 && v < n {
+            outIds.append(v)
+            continue
+          }
+          if v == -1 { continue }
+          guard column.defaultValue != nil else {
+            throw PlanFailure(row: r, message: "value \(v) is outside [0, \(n)) and the column has no default_value")
+          }
+          v = fallback
+          if v >= 0 { outIds.append(v) }
+        }
+        offsets.append(outIds.count)
+      }
+      return
+    }
     var scratch: [Int64] = []
     for r in 0..<parsed.count {
       let range = col.row(r)
