@@ -50,7 +50,7 @@ final class PackedExamplesTests: XCTestCase {
 
     let layout = PackedLayout(model: model)
     let registry = PathRegistry()
-    let segment = ExampleSegment()
+    let segment = ExampleSegment(number: 0)
     let rowsBefore = model.tables.map { $0.table.rowCount }
     segment.pack(resolved.features, model: model, layout: layout, paths: registry)
     XCTAssertEqual(model.tables.map { $0.table.rowCount }, rowsBefore, "packing known ids creates no rows", file: file, line: line)

@@ -1,3 +1,4 @@
+import CRecordsSupport
 /// A dynamic embedding table: Int64 id → one row of Float32 weights with its optimizer state beside it.
 ///
 /// **Row layout.** Each row is one contiguous slab of `rowStride = dimension + stateWidth` floats:
@@ -150,6 +151,13 @@ public final class EmbeddingTable: @unchecked Sendable {
   public func lookupRow(_ id: Int64) -> Int {
     let r = findRow(id)
     return r >= 0 ? r : createRow(id)
+  }
+
+  /// Starts loading what `findRow(id)` will read: batches look ids up in random order, and
+  /// overlapping the misses beats stalling on each.
+  @inline(__always)
+  public func prefetchLookup(_ id: Int64) {
+    if let direct, id >= 0 && id < directLimit { ctr_prefetch(direct + Int(id)) } else { index.prefetch(id) }
   }
 
   /// Row index of `id`, or -1.

@@ -1,3 +1,5 @@
+import CRecordsSupport
+
 /// An open-addressing hash map from Int64 ids to dense row indices, collision-free by construction.
 ///
 /// Linear probing over a power-of-two table kept at most half full. Every probe compares the full
@@ -31,6 +33,14 @@ struct IdIndex {
   @inline(__always)
   static func hash(_ id: Int64) -> Int {
     Int(truncatingIfNeeded: SeededRandom.mix(UInt64(bitPattern: id)))
+  }
+
+  /// Starts loading the slot `find(id)` probes first.
+  @inline(__always)
+  func prefetch(_ id: Int64) {
+    let i = IdIndex.hash(id) & (capacity &- 1)
+    ctr_prefetch(slots + i)
+    ctr_prefetch(keys + i)
   }
 
   /// The row of `id`, or -1 when absent.

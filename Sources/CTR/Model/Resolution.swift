@@ -37,7 +37,7 @@ final class ResolvedBatch: @unchecked Sendable {
   /// gather (instead of resolving `features`), the shuffle window they came from, and its
   /// segments this batch reads (released once gathered).
   var pendingHandles = GrowableBuffer<UnsafePointer<UInt32>>(capacity: 1024)
-  var pendingSegments: [ExampleSegment] = []
+  var pendingSegments: [Int32] = []
   var pendingWindow: ShuffleWindow?
 
   init(model: CTRModel) {

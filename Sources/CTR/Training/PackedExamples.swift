@@ -95,11 +95,12 @@ final class ExampleSegment: @unchecked Sendable {
   private(set) var words = LargeBuffer<UInt32>()
   private(set) var handles = LargeBuffer<UnsafePointer<UInt32>>()
   private var offsets: [Int] = []
-  /// Examples not yet taken by the shuffle window, and batches holding examples not yet gathered.
-  var untaken = 0
-  var pendingBatches = 0
+  /// The segment's index in its shuffle window (which keeps the segment's counters).
+  let number: Int32
   /// Kept after the epoch (the in-memory dataset), so never recycled.
   var retained = false
+
+  init(number: Int32) { self.number = number }
 
   deinit {
     words.deallocate()
@@ -114,8 +115,6 @@ final class ExampleSegment: @unchecked Sendable {
     words.removeAll()
     handles.removeAll()
     offsets.removeAll(keepingCapacity: true)
-    untaken = 0
-    pendingBatches = 0
   }
 
   /// Packs a transformed batch, creating rows for new ids (the caller is the only thread that
@@ -197,8 +196,20 @@ final class ExampleSegment: @unchecked Sendable {
       case .sparse(let slot):
         let s = fb.sparse(slot)
         let ids = s.ids.baseAddress, weights = s.weights.baseAddress, offs = s.offsets
+        let total = offs[n]
+        let ahead = 16
+        for i in 0..<min(ahead, total) {
+          linear.prefetchLookup(ids![i])
+          if !lockstep { factor?.prefetchLookup(ids![i]) }
+        }
         for r in 0..<n {
-          for i in offs[r]..<offs[r + 1] { put(r, ids![i], weighted ? weights![i] : 1) }
+          for i in offs[r]..<offs[r + 1] {
+            if i + ahead < total {
+              linear.prefetchLookup(ids![i + ahead])
+              if !lockstep { factor?.prefetchLookup(ids![i + ahead]) }
+            }
+            put(r, ids![i], weighted ? weights![i] : 1)
+          }
         }
       case .sequence(let slot):
         let s = fb.sequence(slot)
@@ -209,7 +220,6 @@ final class ExampleSegment: @unchecked Sendable {
       }
     }
     for o in offsets[(offsets.count - n)...] { handles.append(UnsafePointer(base + o)) }
-    untaken += n
   }
 }
 
@@ -218,15 +228,30 @@ final class ExampleSegment: @unchecked Sendable {
 /// run (and a resumed run) sees the same order. With capacity 0 examples keep file order.
 /// A segment is recycled once all its examples were taken and every batch that took some has
 /// been gathered (compute workers report that through `release`).
+///
+/// Segments are named by their index in `all`, and their counters live in flat arrays here: the
+/// per-example loop of `take` then makes no reference counting and no search.
 final class ShuffleWindow: @unchecked Sendable {
+  /// A waiting example: its packed words and the index of its segment.
+  private struct Entry {
+    var handle: UnsafePointer<UInt32>
+    var segment: Int32
+  }
+
   let capacity: Int
   private var rng: SeededRandom
   private let lock = NSLock()
-  private var entries: [(handle: UnsafePointer<UInt32>, segment: ExampleSegment)] = []
+  private var entries: [Entry] = []
   private var fifoHead = 0
-  private var free: [ExampleSegment] = []
-  /// Every segment made by this window (for the in-memory dataset).
+  private var free: [Int32] = []
+  /// Every segment made by this window (for the in-memory dataset), indexed by segment number.
   private(set) var all: [ExampleSegment] = []
+  /// Per segment: examples not yet taken, batches holding examples not yet gathered, and the
+  /// last `take` that drew from it (so a batch lists each segment once).
+  private var untaken: [Int] = []
+  private var pendingBatches: [Int] = []
+  private var lastTake: [UInt64] = []
+  private var takeCount: UInt64 = 0
   /// Keep every segment (building the in-memory dataset).
   let retain: Bool
 
@@ -239,13 +264,17 @@ final class ShuffleWindow: @unchecked Sendable {
   /// A segment to pack into: a recycled one, or a new one.
   func obtainSegment() -> ExampleSegment {
     lock.lock(); defer { lock.unlock() }
-    if let s = free.popLast() {
+    if let i = free.popLast() {
+      let s = all[Int(i)]
       s.reset()
       return s
     }
-    let s = ExampleSegment()
+    let s = ExampleSegment(number: Int32(all.count))
     s.retained = retain
     all.append(s)
+    untaken.append(0)
+    pendingBatches.append(0)
+    lastTake.append(0)
     return s
   }
 
@@ -254,50 +283,79 @@ final class ShuffleWindow: @unchecked Sendable {
 
   /// Adds a packed segment's examples.
   func add(_ segment: ExampleSegment) {
-    for i in 0..<segment.count { entries.append((segment.handles[i], segment)) }
+    let n = segment.count
+    let number = segment.number
+    entries.reserveCapacity(entries.count + n)
+    for i in 0..<n { entries.append(Entry(handle: segment.handles[i], segment: number)) }
+    lock.lock()
+    untaken[Int(number)] += n
+    lock.unlock()
   }
 
   /// Moves up to `n` examples into `b` (their handles, to gather on a worker).
   func take(_ n: Int, into b: ResolvedBatch) {
     b.pendingHandles.count = 0
+    b.pendingHandles.reserve(n)
     b.pendingSegments.removeAll(keepingCapacity: true)
     let k = min(n, count)
     lock.lock()
     defer { lock.unlock() }
-    func took(_ e: (handle: UnsafePointer<UInt32>, segment: ExampleSegment)) {
-      b.pendingHandles.append(e.handle)
-      e.segment.untaken -= 1
-      if b.pendingSegments.last !== e.segment && !b.pendingSegments.contains(where: { $0 === e.segment }) {
-        b.pendingSegments.append(e.segment)
-        e.segment.pendingBatches += 1
+    takeCount &+= 1
+    let stamp = takeCount
+    let out = b.pendingHandles.base
+    var segments = b.pendingSegments
+    b.pendingSegments = []
+    untaken.withUnsafeMutableBufferPointer { untaken in
+      pendingBatches.withUnsafeMutableBufferPointer { pendingBatches in
+        lastTake.withUnsafeMutableBufferPointer { lastTake in
+          entries.withUnsafeMutableBufferPointer { entries in
+            @inline(__always)
+            func took(_ j: Int, _ e: Entry) {
+              out[j] = e.handle
+              let s = Int(e.segment)
+              untaken[s] &-= 1
+              if lastTake[s] != stamp {
+                lastTake[s] = stamp
+                segments.append(e.segment)
+                pendingBatches[s] &+= 1
+              }
+            }
+            if capacity == 0 {
+              for j in 0..<k { took(j, entries[fifoHead + j]) }
+            } else {
+              var last = entries.count
+              for j in 0..<k {
+                let i = Int(rng.next() % UInt64(last))
+                took(j, entries[i])
+                last -= 1
+                entries[i] = entries[last]
+              }
+            }
+          }
+        }
       }
     }
+    b.pendingSegments = segments
+    b.pendingHandles.count = k
     if capacity == 0 {
-      for i in fifoHead..<(fifoHead + k) { took(entries[i]) }
       fifoHead += k
       if fifoHead > 4096 && fifoHead * 2 > entries.count {
         entries.removeFirst(fifoHead)
         fifoHead = 0
       }
     } else {
-      for _ in 0..<k {
-        let i = Int(rng.next() % UInt64(entries.count))
-        took(entries[i])
-        entries[i] = entries[entries.count - 1]
-        entries.removeLast()
-      }
+      entries.removeLast(k)
     }
-    // Segments whose last examples left and that no batch still reads.
-    for s in b.pendingSegments where s.untaken == 0 && s.pendingBatches == 0 && !s.retained { free.append(s) }
   }
 
   /// A worker has gathered `b`: its segments may now be recycled.
   func release(_ b: ResolvedBatch) {
     lock.lock()
     defer { lock.unlock() }
-    for s in b.pendingSegments {
-      s.pendingBatches -= 1
-      if s.untaken == 0 && s.pendingBatches == 0 && !s.retained { free.append(s) }
+    for number in b.pendingSegments {
+      let s = Int(number)
+      pendingBatches[s] -= 1
+      if untaken[s] == 0 && pendingBatches[s] == 0 && !retain { free.append(number) }
     }
     b.pendingSegments.removeAll(keepingCapacity: true)
   }
