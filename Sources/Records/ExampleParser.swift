@@ -192,10 +192,23 @@ public final class ExampleParser: @unchecked Sendable {
     batch.reset()
     batch.path = chunk.path
     batch.sequence = chunk.sequence
-    reserveRows(chunk.count, batch.storage)
+    let cols = batch.storage
+    reserveRows(chunk.count, cols)
     try chunk.withRecords { records, indices, offsets in
-      for i in 0..<records.count {
-        try parseOne(records[i], into: batch, path: chunk.path, index: indices[i], offset: offsets[i])
+      // The per-record loop touches only flat memory; the batch's bookkeeping is done once.
+      var parsed = 0
+      defer {
+        batch.count += parsed
+        batch.recordIndices.append(contentsOf: indices[0..<parsed])
+        batch.recordOffsets.append(contentsOf: offsets[0..<parsed])
+      }
+      while parsed < records.count {
+        do throws(ParseFailure) {
+          try parseRecord(records[parsed], cols)
+        } catch {
+          throw recordError(error, cols, path: chunk.path, index: indices[parsed], offset: offsets[parsed])
+        }
+        parsed &+= 1
       }
     }
   }
@@ -216,23 +229,27 @@ public final class ExampleParser: @unchecked Sendable {
     do {
       try parseRecord(record, batch.storage)
     } catch {
-      let f = error  // typed throws: always a ParseFailure
-      // Undo the half-parsed record so the batch stays consistent.
-      for c in 0..<columnCount {
-        let s = batch.storage + c
-        s.pointee.truncate(tag: info[c].kindTag, to: s.pointee.rows.base[s.pointee.rows.count - 1])
-      }
-      switch f {
-      case .malformed(let why, let at):
-        throw RecordsError(.malformedProto, path: path, record: index, offset: offset,
-                           "not a valid tf.Example: \(why) at payload byte \(at)")
-      case .feature(let c, let why):
-        throw RecordsError(.invalidInput, path: path, record: index, offset: offset, field: spec.features[c].name, why)
-      }
+      throw recordError(error, batch.storage, path: path, index: index, offset: offset)
     }
     batch.count += 1
     batch.recordIndices.append(index)
     batch.recordOffsets.append(offset)
+  }
+
+  /// Undoes a half-parsed record (so the batch stays consistent) and names the record.
+  @inline(never)
+  private func recordError(_ f: ParseFailure, _ cols: UnsafeMutablePointer<ColumnStorage>, path: String, index: Int, offset: UInt64) -> RecordsError {
+    for c in 0..<columnCount {
+      let s = cols + c
+      s.pointee.truncate(tag: info[c].kindTag, to: s.pointee.rows.base[s.pointee.rows.count - 1])
+    }
+    switch f {
+    case .malformed(let why, let at):
+      return RecordsError(.malformedProto, path: path, record: index, offset: offset,
+                          "not a valid tf.Example: \(why) at payload byte \(at)")
+    case .feature(let c, let why):
+      return RecordsError(.invalidInput, path: path, record: index, offset: offset, field: spec.features[c].name, why)
+    }
   }
 
   // MARK: - Wire reading
