@@ -165,26 +165,35 @@ def main():
             r["transformed"].append(ctrkit_train(cfg + "-t.yaml", "t", "t-test", 1, False))
             log(json.dumps({k: v[-1] for k, v in r.items()}))
     summary = {"load_average_end": os.getloadavg(), "runs": ARGS.runs, "rows": ARGS.rows, "models": {}}
-    print(f"{'model':6} {'measure':44} {'ex/s (median)':>14} {'ratio':>7} {'AUC 1 ep':>9} {'peak RSS MiB':>13}")
+    # The machine's speed drifts by tens of percent within minutes, so besides the ratio of the
+    # medians, each CTRKit measure is divided by the PyTorch run beside it (same run, minutes
+    # apart), and the median and minimum of those per-run ratios are reported too.
+    print(f"{'model':6} {'measure':44} {'ex/s (median)':>14} {'ratio':>7} {'per-run ratios (median / min)':>30} "
+          f"{'AUC 1 ep':>9} {'peak RSS MiB':>13}")
     for model, r in results.items():
         torch_steady = median([x["steady"] for x in r["torch"]])
         mem_steady = median([median(x["epochs_ex_per_s"][1:]) for x in r["memory"]])
         raw = median([x["epochs_ex_per_s"][0] for x in r["raw"]])
         tr = median([x["epochs_ex_per_s"][0] for x in r["transformed"]])
+        torch_runs = [x["steady"] for x in r["torch"]]
         rows = [
-            ("PyTorch, in memory (steady, epochs 2-3)", torch_steady, r["torch"]),
-            ("CTRKit, in memory (steady, epochs 2-3)", mem_steady, r["memory"]),
-            ("CTRKit, end to end, raw GZIP shards", raw, r["raw"]),
-            ("CTRKit, end to end, transformed shards", tr, r["transformed"]),
+            ("PyTorch, in memory (steady, epochs 2-3)", torch_steady, r["torch"], torch_runs),
+            ("CTRKit, in memory (steady, epochs 2-3)", mem_steady, r["memory"],
+             [median(x["epochs_ex_per_s"][1:]) for x in r["memory"]]),
+            ("CTRKit, end to end, raw GZIP shards", raw, r["raw"], [x["epochs_ex_per_s"][0] for x in r["raw"]]),
+            ("CTRKit, end to end, transformed shards", tr, r["transformed"],
+             [x["epochs_ex_per_s"][0] for x in r["transformed"]]),
         ]
         m = {}
-        for name, rate, runs in rows:
+        for name, rate, runs, rates in rows:
             ratio = rate / torch_steady if torch_steady else None
+            per_run = [a / b for a, b in zip(rates, torch_runs) if a and b]
             auc = median([x["auc_1ep"] for x in runs])
             rss = median([x["peak_rss_mib"] for x in runs])
-            print(f"{model:6} {name:44} {rate:14,.0f} {ratio:7.2f} {auc:9.5f} {rss:13,.0f}")
-            m[name] = {"ex_per_s": rate, "ratio_to_pytorch": ratio, "auc_1ep": auc, "peak_rss_mib": rss,
-                       "per_run": runs}
+            spread = f"{median(per_run):.2f} / {min(per_run):.2f}" if per_run else "-"
+            print(f"{model:6} {name:44} {rate:14,.0f} {ratio:7.2f} {spread:>30} {auc:9.5f} {rss:13,.0f}")
+            m[name] = {"ex_per_s": rate, "ratio_to_pytorch": ratio, "per_run_ratios": per_run,
+                       "auc_1ep": auc, "peak_rss_mib": rss, "per_run": runs}
         summary["models"][model] = m
     print(json.dumps(summary))
 
