@@ -464,25 +464,21 @@ final class ColumnPlan: @unchecked Sendable {
     }
     if column.type == .identity, weights == nil, col.kind == .int64 {
       // Ids that are already ids (shards written by `convert --transform`): one pass over the
-      // values, with `id(int64:)`'s rules (-1 missing, out of range → default or error) inline.
+      // values; only ids outside [0, n) go through `id(int64:)` (-1 is missing; others take the
+      // default or fail), with the general loop's rules.
       let n = column.numBuckets ?? 0
-      let fallback = column.defaultValue ?? -1
       let values = col.int64Values.baseAddress, rows = col.rowOffsets.baseAddress!
       outIds.reserve(rows[parsed.count] - rows[0])
       offsets.reserve(parsed.count)
       for r in 0..<parsed.count {
         for i in rows[r]..<rows[r + 1] {
-          var v = values.unsafelyUnwrapped[i]
+          let v = values.unsafelyUnwrapped[i]
           if v >= 0 && v < n {
             outIds.append(v)
-            continue
+          } else if v != -1 {
+            let id = try self.id(int64: v, row: r)
+            if id >= 0 { outIds.append(id) }
           }
-          if v == -1 { continue }
-          guard column.defaultValue != nil else {
-            throw PlanFailure(row: r, message: "value \(v) is outside [0, \(n)) and the column has no default_value")
-          }
-          v = fallback
-          if v >= 0 { outIds.append(v) }
         }
         offsets.append(outIds.count)
       }
