@@ -90,7 +90,9 @@ class Env:
     def analyze(self, features_file, train_glob, out):
         sh([self.bin, "analyze", "--config", features_file, "--data", train_glob, "--output", out, "--threads", "1"])
 
-    def train(self, root, model, p, seed, epochs, train_glob, tag):
+    @staticmethod
+    def prepare_run(root, model, p, seed, epochs, tag):
+        """Writes the experiment config of run `tag` and clears its model directory: (config, model dir)."""
         cfg_dir = os.path.join(root, "configs")
         os.makedirs(cfg_dir, exist_ok=True)
         cfg = os.path.join(cfg_dir, f"{tag}.yaml")
@@ -98,18 +100,16 @@ class Env:
             f.write(Q.experiment_yaml(model, p, seed, epochs))
         out = os.path.join(root, "models", tag)
         sh(["rm", "-rf", "--", out])
+        return cfg, out
+
+    def train(self, root, model, p, seed, epochs, train_glob, tag):
+        cfg, out = self.prepare_run(root, model, p, seed, epochs, tag)
         sh([self.bin, "train", "--config", cfg, "--train", train_glob, "--output", out, "--epochs", str(epochs),
             "--threads", "1", "--json"])
         return out
 
     def train_curve(self, root, model, p, seed, epochs, train_glob, eval_glob, tag):
-        cfg_dir = os.path.join(root, "configs")
-        os.makedirs(cfg_dir, exist_ok=True)
-        cfg = os.path.join(cfg_dir, f"{tag}.yaml")
-        with open(cfg, "w") as f:
-            f.write(Q.experiment_yaml(model, p, seed, epochs))
-        out = os.path.join(root, "models", tag)
-        sh(["rm", "-rf", "--", out])
+        cfg, out = self.prepare_run(root, model, p, seed, epochs, tag)
         res = json.loads(sh([self.bin, "train", "--config", cfg, "--train", train_glob, "--eval", eval_glob, "--output", out,
                              "--epochs", str(epochs), "--threads", "1", "--json"]))
         sh(["rm", "-rf", "--", out])
