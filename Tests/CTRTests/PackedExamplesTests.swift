@@ -127,7 +127,7 @@ final class PackedExamplesTests: XCTestCase {
     let scratch = ScratchDirectory()
     let yaml = """
       features:
-      \(SyntheticClicks.features.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+      \(SyntheticClicks.nestedFeatures)
       model: {type: fm, factors: 4, init_std: 0.05}
       optimizers:
         linear: {type: ftrl, alpha: 0.1, beta: 1.0, l1: 0.01, l2: 0.1}

@@ -95,7 +95,7 @@ final class TrainerEvaluationTests: XCTestCase {
     let scratch = ScratchDirectory()
     let experiment = try scratch.experiment("""
       features:
-      \(SyntheticClicks.features.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+      \(SyntheticClicks.nestedFeatures)
       model: {type: lr}
       training: {batch_size: 50, epochs: 2, shuffle_buffer: 200, threads: 1, log_every: 2, eval_every: 5}
       """)
@@ -146,7 +146,7 @@ final class TrainerEvaluationTests: XCTestCase {
     let scratch = ScratchDirectory()
     let experiment = try scratch.experiment("""
       features:
-      \(SyntheticClicks.features.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+      \(SyntheticClicks.nestedFeatures)
       model: {type: fm, factors: 4}
       optimizers:
         linear: {type: ftrl, alpha: 0.1, beta: 1.0}

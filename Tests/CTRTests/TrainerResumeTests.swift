@@ -24,7 +24,7 @@ final class TrainerResumeTests: XCTestCase {
   /// batches.
   static let experimentYAML = """
     features:
-    \(SyntheticClicks.features.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+    \(SyntheticClicks.nestedFeatures)
     model: {type: fm, factors: 4, init_std: 0.05}
     optimizers:
       linear: {type: ftrl, alpha: 0.1, beta: 1.0, l1: 0.01, l2: 0.1}

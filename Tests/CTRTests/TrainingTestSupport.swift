@@ -90,6 +90,11 @@ enum SyntheticClicks {
       - {name: x, type: numeric}
     """
 
+  /// `features`, indented to sit under an experiment config's `features:` key.
+  static var nestedFeatures: String {
+    features.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")
+  }
+
   /// Examples `n` drawn with `seed`.
   static func examples(_ n: Int, seed: UInt64) -> [Example] {
     var rng = SplitMix64(seed: seed)
