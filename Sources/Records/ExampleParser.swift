@@ -129,6 +129,19 @@ public final class ExampleParser: @unchecked Sendable {
   /// usually replaces a hash lookup, even when some features are missing.
   private let successor: UnsafeMutablePointer<Int32>
   @exclusivity(unchecked) private var previousColumn = -1
+  /// The column seen after c before successor[c + 1] took its place: when a feature comes and
+  /// goes from record to record, its neighbour has two successors, and both stay one compare away.
+  private let alternateSuccessor: UnsafeMutablePointer<Int32>
+  /// The record being parsed, as a row of every column. Columns' `rows.count` and
+  /// `present.count` are brought up to date only when a parse call returns (`syncRowCounts`), so
+  /// closing a record costs nothing per column that the record had.
+  @exclusivity(unchecked) private var row = 0
+  /// Bit c: column c was filled by the canonical entry path in this record, with its row closed.
+  private let touched: UnsafeMutablePointer<UInt64>
+  private let touchedWords: Int
+  /// Whether this record took any other path for a spec column (a repeated key, another kind,
+  /// a non-canonical layout, a shape to check): then `finishRecord` examines every column.
+  @exclusivity(unchecked) private var irregular = false
   /// Per column, the default values bit-cast to UInt64 (int64 and float columns), so filling a
   /// missing feature touches no Swift arrays.
   private let defaultBits: UnsafeMutablePointer<UnsafeMutablePointer<UInt64>?>
@@ -141,6 +154,11 @@ public final class ExampleParser: @unchecked Sendable {
     info = .allocate(capacity: n)
     successor = .allocate(capacity: n + 1)
     successor.initialize(repeating: -1, count: n + 1)
+    alternateSuccessor = .allocate(capacity: n + 1)
+    alternateSuccessor.initialize(repeating: -1, count: n + 1)
+    touchedWords = (n + 63) / 64
+    touched = .allocate(capacity: touchedWords)
+    touched.initialize(repeating: 0, count: touchedWords)
     defaultBits = .allocate(capacity: n)
     defaultBits.initialize(repeating: nil, count: n)
     for (i, f) in spec.features.enumerated() {
@@ -167,6 +185,8 @@ public final class ExampleParser: @unchecked Sendable {
     state.deallocate()
     info.deallocate()
     successor.deallocate()
+    alternateSuccessor.deallocate()
+    touched.deallocate()
     for i in 0..<max(columnCount, 1) { defaultBits[i]?.deallocate() }
     defaultBits.deallocate()
   }
@@ -194,6 +214,8 @@ public final class ExampleParser: @unchecked Sendable {
     batch.sequence = chunk.sequence
     let cols = batch.storage
     reserveRows(chunk.count, cols)
+    beginRows(cols)
+    defer { syncRowCounts(cols) }
     try chunk.withRecords { records, indices, offsets in
       // The per-record loop touches only flat memory; the batch's bookkeeping is done once.
       var parsed = 0
@@ -226,6 +248,8 @@ public final class ExampleParser: @unchecked Sendable {
   /// Appends one record to `batch`.
   public func parseOne(_ record: UnsafeRawBufferPointer, into batch: ParsedBatch, path: String, index: Int, offset: UInt64) throws {
     ensureRowCapacity(batch.storage)
+    beginRows(batch.storage)
+    defer { syncRowCounts(batch.storage) }
     do {
       try parseRecord(record, batch.storage)
     } catch {
@@ -241,7 +265,7 @@ public final class ExampleParser: @unchecked Sendable {
   private func recordError(_ f: ParseFailure, _ cols: UnsafeMutablePointer<ColumnStorage>, path: String, index: Int, offset: UInt64) -> RecordsError {
     for c in 0..<columnCount {
       let s = cols + c
-      s.pointee.truncate(tag: info[c].kindTag, to: s.pointee.rows.base[s.pointee.rows.count - 1])
+      s.pointee.truncate(tag: info[c].kindTag, to: s.pointee.rows.base[row])
     }
     switch f {
     case .malformed(let why, let at):
@@ -308,6 +332,8 @@ public final class ExampleParser: @unchecked Sendable {
   private func parseRecord(_ record: UnsafeRawBufferPointer, _ cols: UnsafeMutablePointer<ColumnStorage>) throws(ParseFailure) {
     stamp &+= 1
     previousColumn = -1
+    irregular = false
+    touched.update(repeating: 0, count: touchedWords)
     if stamp >= 1 << 55 {
       state.update(repeating: 0, count: max(columnCount, 1))
       stamp = 1
@@ -374,10 +400,11 @@ public final class ExampleParser: @unchecked Sendable {
       return true
     }
     let col = cols + c
+    let start = col.pointee.rows.base[row]
     if state[c] >> 8 == stamp {
       // The key appeared before in this record: the last entry wins.
-      let start = col.pointee.rows.base[col.pointee.rows.count - 1]
       col.pointee.truncate(tag: want, to: start)
+      irregular = true
     }
     state[c] = stamp &<< 8 | UInt64(want)
     let list = v + 4
@@ -386,6 +413,14 @@ public final class ExampleParser: @unchecked Sendable {
     case 3: try appendInt64List(list, entryEnd, origin, col)
     default: try appendList(want, list, entryEnd, origin, col)
     }
+    // Close the column's row now, while it is in cache; a wrong fixed count is left for
+    // finishRecord to report, since a later entry with the same key may still replace it.
+    let count = col.pointee.valueCount(tag: want)
+    let fixed = info[c].fixed
+    if fixed >= 0 && count &- start != fixed { irregular = true }
+    col.pointee.rows.base[row &+ 1] = count
+    col.pointee.present.base[row] = 1
+    touched[c &>> 6] |= 1 &<< UInt64(c & 63)
     return true
   }
 
@@ -499,6 +534,8 @@ public final class ExampleParser: @unchecked Sendable {
       previousColumn = guess
       return guess
     }
+    let alternate = Int(alternateSuccessor[slot])
+    if alternate >= 0 && keys.matches(alternate, key, n) { return swapSuccessors(slot, alternate, guess) }
     return lookupColumn(key, n, slot)
   }
 
@@ -511,12 +548,24 @@ public final class ExampleParser: @unchecked Sendable {
       previousColumn = guess
       return guess
     }
+    let alternate = Int(alternateSuccessor[slot])
+    if alternate >= 0 && keys.matches(alternate, key, n, limit: limit) { return swapSuccessors(slot, alternate, guess) }
     return lookupColumn(key, n, slot)
+  }
+
+  /// The alternate prediction was right: it becomes the first guess for next time.
+  @inline(__always)
+  private func swapSuccessors(_ slot: Int, _ alternate: Int, _ guess: Int) -> Int {
+    successor[slot] = Int32(alternate)
+    alternateSuccessor[slot] = Int32(guess)
+    previousColumn = alternate
+    return alternate
   }
 
   private func lookupColumn(_ key: Ptr, _ n: Int, _ slot: Int) -> Int {
     let c = keys.lookup(key, n)
     if c >= 0 {
+      alternateSuccessor[slot] = successor[slot]
       successor[slot] = Int32(c)
       previousColumn = c
     }
@@ -527,9 +576,10 @@ public final class ExampleParser: @unchecked Sendable {
   /// map semantics say the last entry wins, so the earlier values go.
   @inline(__always)
   private func beginEntry(_ c: Int, _ cols: UnsafeMutablePointer<ColumnStorage>) {
+    irregular = true
     if state[c] >> 8 == stamp {
       let col = cols + c
-      col.pointee.truncate(tag: info[c].kindTag, to: col.pointee.rows.base[col.pointee.rows.count - 1])
+      col.pointee.truncate(tag: info[c].kindTag, to: col.pointee.rows.base[row])
     }
     state[c] = stamp &<< 8
   }
@@ -546,12 +596,13 @@ public final class ExampleParser: @unchecked Sendable {
         let n = try length(&p, end, origin)
         let k = UInt8(field)
         if c >= 0 {
+          irregular = true
           let col = cols + c
           let want = info[c].kindTag
           let cur = UInt8(truncatingIfNeeded: state[c])
           if cur != k {
             if cur == want {
-              col.pointee.truncate(tag: want, to: col.pointee.rows.base[col.pointee.rows.count - 1])
+              col.pointee.truncate(tag: want, to: col.pointee.rows.base[row])
             }
             state[c] = stamp &<< 8 | UInt64(k)
           }
@@ -665,51 +716,88 @@ public final class ExampleParser: @unchecked Sendable {
     }
   }
 
-  /// Closes the record in every column: defaults for missing fixed-length features, shape checks.
+  /// Closes the record: a regular record (every spec column it had came through the canonical
+  /// entry path, which closed that column's row) only needs its missing columns visited; any
+  /// other record gets every column examined, with the shape and kind checks.
   /// `rows` and `present` have room for this record (reserved per chunk).
   @inline(__always)
   private func finishRecord(_ cols: UnsafeMutablePointer<ColumnStorage>) throws(ParseFailure) {
-    var c = 0
+    if irregular {
+      try finishIrregularRecord(cols)
+    } else {
+      var w = 0
+      while w < touchedWords {
+        let valid: UInt64 = w == touchedWords &- 1 && columnCount & 63 != 0 ? (1 &<< UInt64(columnCount & 63)) &- 1 : ~0
+        var missing = ~touched[w] & valid
+        while missing != 0 {
+          let c = w &<< 6 | missing.trailingZeroBitCount
+          try closeMissing(c, cols + c)
+          missing &= missing &- 1
+        }
+        w &+= 1
+      }
+    }
+    row &+= 1
+  }
+
+  private func finishIrregularRecord(_ cols: UnsafeMutablePointer<ColumnStorage>) throws(ParseFailure) {
     let current = stamp
-    while c < columnCount {
+    for c in 0..<columnCount {
       let col = cols + c
       let want = info[c].kindTag
       let st = state[c]
-      let rowCount = col.pointee.rows.count
       if st == current &<< 8 | UInt64(want) {
         let count = col.pointee.valueCount(tag: want)
         let fixed = info[c].fixed
-        if fixed >= 0 && count &- col.pointee.rows.base[rowCount &- 1] != fixed {
-          let have = count &- col.pointee.rows.base[rowCount &- 1]
+        let have = count &- col.pointee.rows.base[row]
+        if fixed >= 0 && have != fixed {
           throw .feature(c, "has \(have) value\(have == 1 ? "" : "s") but the spec's fixed shape needs \(fixed)")
         }
-        col.pointee.rows.base[rowCount] = count
-        col.pointee.present.base[rowCount &- 1] = 1
+        col.pointee.rows.base[row &+ 1] = count
+        col.pointee.present.base[row] = 1
       } else {
         if st >> 8 == current && UInt8(truncatingIfNeeded: st) != 0 {
           throw .feature(c, "the data has \(Self.kindName(UInt8(truncatingIfNeeded: st))) but the spec expects \(Self.kindName(want))")
         }
-        let fixed = info[c].fixed
-        if fixed > 0 {
-          if let bits = defaultBits[c] {
-            if want == 3 {
-              for i in 0..<fixed { col.pointee.int64s.append(Int64(bitPattern: bits[i])) }
-            } else {
-              for i in 0..<fixed { col.pointee.floats.append(Float(bitPattern: UInt32(truncatingIfNeeded: bits[i]))) }
-            }
-          } else {
-            guard let d = spec.features[c].defaultValue else {
-              throw .feature(c, "is required (fixed length, no default) but missing")
-            }
-            appendDefault(d, fixed, col)
-          }
-        }
-        col.pointee.rows.base[rowCount] = col.pointee.valueCount(tag: want)
-        col.pointee.present.base[rowCount &- 1] = 0
+        try closeMissing(c, col)
       }
-      col.pointee.rows.count = rowCount &+ 1
-      col.pointee.present.count = rowCount
-      c &+= 1
+    }
+  }
+
+  /// Closes column c's row for a record without the feature: its default values, if any.
+  @inline(__always)
+  private func closeMissing(_ c: Int, _ col: UnsafeMutablePointer<ColumnStorage>) throws(ParseFailure) {
+    let want = info[c].kindTag
+    let fixed = info[c].fixed
+    if fixed > 0 {
+      if let bits = defaultBits[c] {
+        if want == 3 {
+          for i in 0..<fixed { col.pointee.int64s.append(Int64(bitPattern: bits[i])) }
+        } else {
+          for i in 0..<fixed { col.pointee.floats.append(Float(bitPattern: UInt32(truncatingIfNeeded: bits[i]))) }
+        }
+      } else {
+        guard let d = spec.features[c].defaultValue else {
+          throw .feature(c, "is required (fixed length, no default) but missing")
+        }
+        appendDefault(d, fixed, col)
+      }
+    }
+    col.pointee.rows.base[row &+ 1] = col.pointee.valueCount(tag: want)
+    col.pointee.present.base[row] = 0
+  }
+
+  /// Takes the current row from the columns (they agree: every record closes every column).
+  @inline(__always)
+  private func beginRows(_ cols: UnsafeMutablePointer<ColumnStorage>) {
+    row = columnCount > 0 ? cols.pointee.rows.count &- 1 : 0
+  }
+
+  /// Gives every column the row counts `row` implies, after a parse call.
+  private func syncRowCounts(_ cols: UnsafeMutablePointer<ColumnStorage>) {
+    for c in 0..<columnCount {
+      cols[c].rows.count = row &+ 1
+      cols[c].present.count = row
     }
   }
 

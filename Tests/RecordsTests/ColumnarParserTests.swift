@@ -255,6 +255,80 @@ final class ColumnarParserTests: XCTestCase {
     }
   }
 
+  /// Records as writers emit them (one canonical entry per feature), with features coming and
+  /// going from record to record, over more than 64 spec columns: the reader's chunk path and
+  /// the per-record path both agree with a full decode, defaults included.
+  func testWideRecordsWithFeaturesComingAndGoingAgreeWithAFullDecode() throws {
+    var rng = SplitMix64(seed: 7)
+    let names = (0..<150).map { "feature_\($0)" }
+    let kinds = names.map { _ in ValueKind.allCases.randomElement(using: &rng)! }
+    // Every other name is in the spec (75 columns); every third of those is a scalar with a default.
+    var specs: [FeatureSpec] = []
+    for i in stride(from: 0, to: names.count, by: 2) {
+      guard i % 3 == 0 else { specs.append(FeatureSpec(names[i], kinds[i])); continue }
+      let d: DefaultValues
+      switch kinds[i] {
+      case .int64: d = .int64([-7])
+      case .float: d = .float([0.25])
+      case .bytes: d = .bytes([Array("none".utf8)])
+      }
+      specs.append(.scalar(names[i], kinds[i], default: d))
+    }
+    let spec = try ParseSpec(specs)
+    var payloads: [[UInt8]] = []
+    for _ in 0..<700 {
+      var features: [String: Feature] = [:]
+      for (i, name) in names.enumerated() where Int.random(in: 0..<5, using: &rng) > 0 {
+        // Short lists of short values, so every entry takes the canonical (one-byte length) layout.
+        let n = i % 6 == 0 ? 1 : Int.random(in: 0...3, using: &rng)  // a spec scalar has exactly one value
+        switch kinds[i] {
+        case .int64: features[name] = .int64List((0..<n).map { _ in Int64.random(in: -5...100_000, using: &rng) })
+        case .float: features[name] = .floatList((0..<n).map { _ in Float.random(in: -5...5, using: &rng) })
+        case .bytes: features[name] = .bytesList((0..<n).map { _ in (0..<Int.random(in: 0...12, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) } })
+        }
+      }
+      payloads.append(Example(features).serialized())
+    }
+    let dir = ScratchDirectory()
+    let path = dir.file("wide.tfrecord")
+    let writer = try TFRecordWriter(path: path)
+    for p in payloads { try writer.write(p) }
+    try writer.close()
+
+    var rowsByPath: [String: [[Feature]]] = ["chunks": [], "records": []]
+    let reader = ExampleReader(paths: [path], spec: spec, batchSize: 37, threads: 2)
+    while let b = try reader.next() {
+      for r in 0..<b.count { rowsByPath["chunks"]!.append(spec.features.indices.map { b.column($0).feature(row: r) }) }
+    }
+    let batch = ParsedBatch(spec: spec)
+    try ExampleParser(spec: spec).parse(payloads, into: batch)
+    for r in 0..<batch.count { rowsByPath["records"]!.append(spec.features.indices.map { batch.column($0).feature(row: r) }) }
+
+    for (way, rows) in rowsByPath {
+      XCTAssertEqual(rows.count, payloads.count, way)
+      for (r, payload) in payloads.enumerated() where r < rows.count {
+        let full = try Example(serialized: payload)
+        for (c, f) in spec.features.enumerated() {
+          var expected = full.features?[f.name] ?? .unset
+          if expected == .unset {
+            switch f.defaultValue {
+            case .int64(let v)?: expected = .int64List(v)
+            case .float(let v)?: expected = .floatList(v)
+            case .bytes(let v)?: expected = .bytesList(v)
+            case nil:
+              switch f.kind {
+              case .int64: expected = .int64List([])
+              case .float: expected = .floatList([])
+              case .bytes: expected = .bytesList([])
+              }
+            }
+          }
+          XCTAssertEqual(rows[r][c], expected, "\(way): record \(r) \(f.name)")
+        }
+      }
+    }
+  }
+
   func testParsedColumnsAreReusedWithoutGrowingForever() throws {
     let spec = try ParseSpec([FeatureSpec("ints", .int64)])
     let records = try readAll(Fixture.path("examples_none.tfrecord"))
