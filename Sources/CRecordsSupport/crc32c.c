@@ -42,12 +42,18 @@ uint32_t ctr_crc32c_extend_portable(uint32_t crc, const void *data, size_t len) 
 
 #if defined(__x86_64__)
 #include <nmmintrin.h>
+#include <wmmintrin.h>
 
-// Three independent streams hide the 3-cycle latency of crc32; they are merged with
-// carry-less "shift by N bytes" tables computed once (zeros-operator, as in Adler's crc32c.c).
-#define BLOCK 4096
+// Three independent streams hide the 3-cycle latency of crc32: a buffer is cut into three
+// equal blocks of B bytes, each run from its own state, and the states are merged by
+// "appending B zero bytes" to the earlier ones. TFRecord payloads are a few hundred bytes, so
+// the merge must be cheap for any B: one carry-less multiply by x^(8B-33) mod P and one crc32
+// to reduce (the product's 64 bits, fed to crc32 from a zero state, gain the other x^33).
+#define MAX_BLOCK 4096
+#define MIN_INTERLEAVED 96
 
-static uint32_t shift_table[4][256];
+// shift_k[B/8] = { x^(8B-33), x^(16B-33) } mod P, reflected; built once.
+static uint32_t shift_k[MAX_BLOCK / 8 + 1][2];
 static int shift_ready = 0;
 
 // Multiply two polynomials modulo the CRC polynomial (reflected bit order).
@@ -61,55 +67,57 @@ static uint32_t gf2_multiply(uint32_t a, uint32_t b) {
   return product;
 }
 
-// x^(8*n) mod P, in reflected form: the operator that appends n zero bytes.
-static uint32_t x_pow_8n(size_t n) {
+// x^k mod P, in reflected form (bit 31 is the coefficient of x^0).
+static uint32_t x_pow(uint64_t k) {
   uint32_t result = 0x80000000u;  // x^0
-  uint32_t square = 0x00800000u;  // x^8
-  while (n) {
-    if (n & 1) result = gf2_multiply(result, square);
+  uint32_t square = 0x40000000u;  // x^1
+  while (k) {
+    if (k & 1) result = gf2_multiply(result, square);
     square = gf2_multiply(square, square);
-    n >>= 1;
+    k >>= 1;
   }
   return result;
 }
 
-static void build_shift_table(void) {
-  uint32_t op = x_pow_8n(BLOCK);
-  for (uint32_t n = 0; n < 256; n++) {
-    for (int k = 0; k < 4; k++) shift_table[k][n] = gf2_multiply(op, n << (8 * k));
+static void build_shift_k(void) {
+  for (uint64_t i = 4; i <= MAX_BLOCK / 8; i++) {  // B >= 32 bytes: 8B-33 stays positive
+    shift_k[i][0] = x_pow(64 * i - 33);
+    shift_k[i][1] = x_pow(128 * i - 33);
   }
   __atomic_store_n(&shift_ready, 1, __ATOMIC_RELEASE);
 }
 
-static inline uint32_t shift_block(uint32_t crc) {
-  return shift_table[0][crc & 0xff] ^ shift_table[1][(crc >> 8) & 0xff] ^
-         shift_table[2][(crc >> 16) & 0xff] ^ shift_table[3][crc >> 24];
+// crc * x^(8n) mod P, with k = x^(8n-33) mod P.
+__attribute__((target("sse4.2,pclmul")))
+static inline uint32_t shift(uint32_t crc, uint32_t k) {
+  __m128i product = _mm_clmulepi64_si128(_mm_cvtsi32_si128((int)crc), _mm_cvtsi32_si128((int)k), 0);
+  return (uint32_t)_mm_crc32_u64(0, (uint64_t)_mm_cvtsi128_si64(product));
 }
 
-__attribute__((target("sse4.2")))
+__attribute__((target("sse4.2,pclmul")))
 static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p, size_t len) {
   uint64_t c0 = ~crc;
   while (len && ((uintptr_t)p & 7)) { c0 = _mm_crc32_u8((uint32_t)c0, *p++); len--; }
-  if (len >= 3 * BLOCK) {
-    if (!__atomic_load_n(&shift_ready, __ATOMIC_ACQUIRE)) build_shift_table();
-    while (len >= 3 * BLOCK) {
-      uint64_t c1 = 0, c2 = 0;
-      const uint8_t *end = p + BLOCK;
-      while (p < end) {
-        uint64_t w0, w1, w2;
-        memcpy(&w0, p, 8);
-        memcpy(&w1, p + BLOCK, 8);
-        memcpy(&w2, p + 2 * BLOCK, 8);
-        c0 = _mm_crc32_u64(c0, w0);
-        c1 = _mm_crc32_u64(c1, w1);
-        c2 = _mm_crc32_u64(c2, w2);
-        p += 8;
-      }
-      c0 = shift_block((uint32_t)c0) ^ c1;
-      c0 = shift_block((uint32_t)c0) ^ c2;
-      p += 2 * BLOCK;
-      len -= 3 * BLOCK;
+  if (len >= MIN_INTERLEAVED && !__atomic_load_n(&shift_ready, __ATOMIC_ACQUIRE)) build_shift_k();
+  while (len >= MIN_INTERLEAVED) {
+    size_t block = len / 24 * 8;  // a third, in whole words
+    if (block > MAX_BLOCK) block = MAX_BLOCK;
+    uint64_t c1 = 0, c2 = 0;
+    const uint8_t *end = p + block;
+    while (p < end) {
+      uint64_t w0, w1, w2;
+      memcpy(&w0, p, 8);
+      memcpy(&w1, p + block, 8);
+      memcpy(&w2, p + 2 * block, 8);
+      c0 = _mm_crc32_u64(c0, w0);
+      c1 = _mm_crc32_u64(c1, w1);
+      c2 = _mm_crc32_u64(c2, w2);
+      p += 8;
     }
+    const uint32_t *k = shift_k[block / 8];
+    c0 = shift((uint32_t)c0, k[1]) ^ shift((uint32_t)c1, k[0]) ^ (uint32_t)c2;
+    p += 2 * block;
+    len -= 3 * block;
   }
   while (len >= 8) {
     uint64_t w;
@@ -125,7 +133,10 @@ static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p, size_t len) {
 static int hw = -1;
 
 int ctr_crc32c_hardware_available(void) {
-  if (hw < 0) { __builtin_cpu_init(); hw = __builtin_cpu_supports("sse4.2") ? 1 : 0; }
+  if (hw < 0) {
+    __builtin_cpu_init();
+    hw = __builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("pclmul") ? 1 : 0;
+  }
   return hw;
 }
 

@@ -12,8 +12,9 @@ final class CRC32CTests: XCTestCase {
     var rng = SplitMix64(seed: 7)
     let data = (0..<40_000).map { _ in UInt8.random(in: 0...255, using: &rng) }
     data.withUnsafeBytes { b in
-      // Lengths around the 3 x 4096-byte interleaving threshold and odd alignments.
-      for len in [0, 1, 7, 8, 9, 63, 64, 4095, 12287, 12288, 12289, 24577, 39_000] {
+      // Every length up to 800 (the interleaved path starts at 96 bytes, with blocks of any
+      // multiple of 8), lengths around the largest block (3 x 4096 bytes), and odd alignments.
+      for len in Array(0...800) + [4095, 12287, 12288, 12289, 12311, 24577, 39_000] {
         for off in 0..<9 {
           let slice = UnsafeRawBufferPointer(rebasing: b[off..<(off + len)])
           XCTAssertEqual(ctr_crc32c_extend(5, slice.baseAddress!, len), ctr_crc32c_extend_portable(5, slice.baseAddress!, len),
