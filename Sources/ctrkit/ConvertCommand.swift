@@ -35,6 +35,11 @@ struct ConvertCommand: ParsableCommand {
       rejects (say an identity value out of range without a default) goes to rejects.tsv with its line and \
       the transformer's message; a config that still needs fitting, or whose feature types disagree with \
       the schema, fails before any row is converted. --shard-key still hashes the raw value.
+      --pack-ids (with --transform) replaces the id columns' features by two: packed_ids, an int64_list of \
+      every id column's ids back to back in column order, and packed_id_lengths, an int64_list of each \
+      column's id count. Records become a fraction of the bytes to read and parse; the features.yaml \
+      written beside the shards reads them back (its packed_ids section), and TensorFlow reads them with \
+      tf.io.RaggedFeature(tf.int64, value_key="packed_ids", partitions=[RowLengths("packed_id_lengths")]).
       """)
 
   @Option(name: .long, parsing: .upToNextOption, help: "Input files (shell patterns allowed).")
@@ -70,6 +75,9 @@ struct ConvertCommand: ParsableCommand {
   @Option(help: ArgumentHelp("Write the model inputs of this fitted feature config (YAML or JSON) instead of the raw values.", valueName: "fitted-config"))
   var transform: String?
 
+  @Flag(help: "With --transform: pack every id column's ids into one packed_ids feature (with packed_id_lengths).")
+  var packIds = false
+
   @Option(help: "Rejected rows tolerated before the job fails.")
   var maxErrors: Int = 0
 
@@ -86,6 +94,7 @@ struct ConvertCommand: ParsableCommand {
     if shards != nil && shardSize != nil { throw ValidationError("--shards and --shard-size exclude each other") }
     if shardKey != nil && shards == nil { throw ValidationError("--shard-key needs --shards N") }
     if compression == .auto { throw ValidationError("--compression auto is for reading; choose gzip, zlib, zstd or none") }
+    if packIds && transform == nil { throw ValidationError("--pack-ids needs --transform (it packs the transformed ids)") }
   }
 
   func run() throws {
@@ -107,7 +116,7 @@ struct ConvertCommand: ParsableCommand {
     options.maxErrors = maxErrors
     options.threads = threads
     options.overwrite = overwrite
-    if let transform { options.transform = try ConvertTransform.load(path: transform) }
+    if let transform { options.transform = try ConvertTransform.load(path: transform, packIds: packIds) }
     if let stall = ProcessInfo.processInfo.environment["CTRKIT_TEST_STALL_AFTER_SHARDS"], let n = Int(stall) {
       options.testStallAfterShards = n
     }

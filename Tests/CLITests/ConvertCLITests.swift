@@ -152,9 +152,10 @@ final class ConvertCLITests: XCTestCase {
     XCTAssertEqual(try files(crashed), try files(clean))
   }
 
-  /// Features materialised once (`convert --transform`) train the same model: the shards come
-  /// with a config that reads them back as identity/numeric columns, and a deterministic run on
-  /// them ends with the same training loss and evaluation as one on the raw shards.
+  /// Features materialised once (`convert --transform`, with and without `--pack-ids`) train the
+  /// same model: the shards come with a config that reads them back as identity/numeric columns,
+  /// and a deterministic run on them ends with the same training loss and evaluation as one on
+  /// the raw shards.
   func testTransformedShardsWithTheirConfigTrainTheSameModelAsRawShards() throws {
     let dir = ScratchDirectory()
     let input = dir.file("synth.tsv"), evalInput = dir.file("eval.tsv")
@@ -177,12 +178,20 @@ final class ConvertCLITests: XCTestCase {
     let fitted = dir.file("fitted.yaml")
     let analyze = try CLI.run(["analyze", "--config", dir.file("features.yaml"), "--data", dir.file("raw") + "/part-*", "--output", fitted])
     XCTAssertEqual(analyze.status, 0, analyze.stderr)
-    for (tsv, out) in [(input, "t"), (evalInput, "t-eval")] {
+    for (tsv, out, packed) in [(input, "t", false), (evalInput, "t-eval", false), (input, "tp", true), (evalInput, "tp-eval", true)] {
       let r = try CLI.run(["convert", "--input", tsv, "--format", "criteo", "--output", dir.file(out), "--shards", "2",
-                           "--compression", "none", "--transform", fitted])
+                           "--compression", "none", "--transform", fitted] + (packed ? ["--pack-ids"] : []))
       XCTAssertEqual(r.status, 0, r.stderr)
     }
     XCTAssertTrue(FileManager.default.fileExists(atPath: dir.file("t/features.yaml")))
+    let packedConfig = try String(contentsOfFile: dir.file("tp/features.yaml"), encoding: .utf8)
+    XCTAssertTrue(packedConfig.contains("packed_ids:"), packedConfig)
+    // The id columns' five entries became two; I1 and C6 (dense outputs) keep theirs.
+    let packedReader = try TFRecordReader(path: dir.file("tp/part-00000.tfrecord"))
+    let packedRecord = try Example(serialized: Array(try packedReader.next()!.data))
+    XCTAssertEqual(Set(packedRecord.features!.feature.keys), ["label", "I1", "C6", "packed_ids", "packed_id_lengths"])
+    guard case .int64List(let lengths)? = packedRecord.features!["packed_id_lengths"] else { return XCTFail("no packed_id_lengths") }
+    XCTAssertEqual(lengths.count, 4, "one count per id column: I2, C1, C2, C1_x_C2")
     let experiment = """
       model: {type: fm, factors: 4}
       optimizers:
@@ -192,8 +201,9 @@ final class ConvertCLITests: XCTestCase {
       """
     try ("features: fitted.yaml\n" + experiment).write(toFile: dir.file("raw.yaml"), atomically: true, encoding: .utf8)
     try ("features: t/features.yaml\n" + experiment).write(toFile: dir.file("t.yaml"), atomically: true, encoding: .utf8)
+    try ("features: tp/features.yaml\n" + experiment).write(toFile: dir.file("tp.yaml"), atomically: true, encoding: .utf8)
     var results: [(train: JSONValue, eval: JSONValue)] = []
-    for (config, data, evalData) in [("raw.yaml", "raw", "raw-eval"), ("t.yaml", "t", "t-eval")] {
+    for (config, data, evalData) in [("raw.yaml", "raw", "raw-eval"), ("t.yaml", "t", "t-eval"), ("tp.yaml", "tp", "tp-eval")] {
       let train = try CLI.run(["train", "--config", dir.file(config), "--train", dir.file(data) + "/part-*",
                                "--output", dir.file("model-" + data), "--json"])
       XCTAssertEqual(train.status, 0, train.stderr)
@@ -203,12 +213,17 @@ final class ConvertCLITests: XCTestCase {
                       try JSONParser.parse(eval.stdout.trimmingCharacters(in: .whitespacesAndNewlines))))
     }
     XCTAssertNotNil(results[0].train["train_logloss"])
-    XCTAssertEqual(results[0].train["train_logloss"], results[1].train["train_logloss"])
-    XCTAssertEqual(results[0].train["tables"], results[1].train["tables"], "the same tables with the same rows")
-    for key in ["count", "auc", "logloss"] {
-      XCTAssertNotNil(results[0].eval[key], key)
-      XCTAssertEqual(results[0].eval[key], results[1].eval[key], key)
+    for other in [1, 2] {
+      XCTAssertEqual(results[0].train["train_logloss"], results[other].train["train_logloss"], "run \(other)")
+      XCTAssertEqual(results[0].train["tables"], results[other].train["tables"], "the same tables with the same rows")
+      for key in ["count", "auc", "logloss"] {
+        XCTAssertNotNil(results[0].eval[key], key)
+        XCTAssertEqual(results[0].eval[key], results[other].eval[key], "\(key), run \(other)")
+      }
     }
+    let misuse = try CLI.run(["convert", "--input", input, "--format", "criteo", "--output", dir.file("x"), "--pack-ids"])
+    XCTAssertNotEqual(misuse.status, 0)
+    XCTAssertTrue(misuse.stderr.contains("--pack-ids needs --transform"), misuse.stderr)
   }
 
   func testTransformWritesWhatFeaturesApplyPrintsForTheRawShards() throws {

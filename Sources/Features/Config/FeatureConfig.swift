@@ -214,6 +214,14 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
   /// Set by the analyzer: every statistic, vocabulary and boundary is inline, so the config is
   /// self-contained for serving.
   public var fitted: Bool?
+  /// Identity columns whose ids all records carry in one packed list (shards written by
+  /// `ctrkit convert --transform --pack-ids`) instead of one feature per column.
+  public var packedIds: PackedIds?
+
+  enum CodingKeys: String, CodingKey {
+    case label, weight, group, columns, fitted
+    case packedIds = "packed_ids"
+  }
 
   public init(label: FeatureRef, weight: FeatureRef? = nil, group: FeatureRef? = nil, columns: [ColumnConfig]) {
     self.label = label
@@ -223,4 +231,24 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
   }
 
   public func column(named name: String) -> ColumnConfig? { columns.first { $0.name == name } }
+}
+
+/// The packed layout of identity ids: in every record, `values` (an int64 list) holds the ids of
+/// `columns` back to back, and `lengths` (an int64 list, one count per column) says how many
+/// belong to each, in order. One entry per record instead of one per column makes a record a
+/// fraction of the bytes to read and parse; TensorFlow reads it as
+/// `tf.io.RaggedFeature(tf.int64, value_key=values, partitions=[RaggedFeature.RowLengths(lengths)])`.
+public struct PackedIds: Codable, Sendable, Equatable {
+  /// The int64 feature holding every packed column's ids.
+  public var values: String
+  /// The int64 feature holding each column's id count, one per entry of `columns`.
+  public var lengths: String
+  /// The identity columns whose ids are packed, in packing order.
+  public var columns: [String]
+
+  public init(values: String, lengths: String, columns: [String]) {
+    self.values = values
+    self.lengths = lengths
+    self.columns = columns
+  }
 }

@@ -144,9 +144,12 @@ extension FeatureConfig {
 
   static func checkKeys(_ doc: ConfigDocument, _ base: [ConfigPath]) throws {
     guard doc.node(at: base)?.mapping != nil else { throw doc.error(base, "expected a mapping with 'label' and 'columns'") }
-    try doc.checkKeys(at: base, allowed: ["label", "weight", "group", "columns", "fitted"])
+    try doc.checkKeys(at: base, allowed: ["label", "weight", "group", "columns", "fitted", "packed_ids"])
     for ref in ["label", "weight", "group"] where doc.node(at: base + [.key(ref)])?.mapping != nil {
       try doc.checkKeys(at: base + [.key(ref)], allowed: ["name", "dtype"])
+    }
+    if doc.node(at: base + [.key("packed_ids")])?.mapping != nil {
+      try doc.checkKeys(at: base + [.key("packed_ids")], allowed: ["values", "lengths", "columns"])
     }
     guard let columns = doc.node(at: base + [.key("columns")])?.sequence else { return }
     for i in 0..<columns.count {
@@ -215,6 +218,7 @@ extension FeatureConfig {
         }
       }
     }
+    if let packed = packedIds { try validatePacked(packed, names, doc, base) }
     // Shared embeddings: one table, so one dimension.
     var shared: [String: (Int, Int)] = [:]
     for (i, c) in columns.enumerated() {
@@ -223,6 +227,43 @@ extension FeatureConfig {
         throw fail(i, "embedding", "shared table '\(table)' has dimension \(dim) in columns[\(j)] but \(e.dimension) here")
       }
       shared[table] = (e.dimension, i)
+    }
+  }
+
+  /// Packed ids feed plain identity columns only: the column's own feature is not read, and
+  /// each column is packed once.
+  private func validatePacked(_ packed: PackedIds, _ names: [String: Int], _ doc: ConfigDocument, _ base: [ConfigPath]) throws {
+    let path = base + [.key("packed_ids")]
+    if packed.columns.isEmpty { throw doc.error(path + [.key("columns")], "at least one column is required") }
+    if packed.values == packed.lengths {
+      throw doc.error(path + [.key("lengths")], "the lengths need their own feature, not '\(packed.values)' again")
+    }
+    let raw = [label.name, weight?.name, group?.name].compactMap { $0 }
+    for (key, feature) in [("values", packed.values), ("lengths", packed.lengths)] {
+      if raw.contains(feature) || columns.contains(where: { $0.type != .crossed && $0.sourceName == feature && !packed.columns.contains($0.name) }) {
+        throw doc.error(path + [.key(key)], "feature '\(feature)' is already read by the config; packed ids need a feature of their own")
+      }
+    }
+    var seen = Set<String>()
+    for (k, name) in packed.columns.enumerated() {
+      let at = path + [.key("columns"), .index(k)]
+      guard let i = names[name] else { throw doc.error(at, "'\(name)' is not a column of this config") }
+      let c = columns[i]
+      guard c.type == .identity else {
+        throw doc.error(at, "'\(name)' is a \(c.type.rawValue) column; only identity columns read packed ids")
+      }
+      if c.source != nil || c.dtype.map({ $0 != .int64 }) == true || c.weightFeature != nil {
+        throw doc.error(at, "'\(name)' reads its ids from '\(packed.values)', so it cannot also set source, a non-int64 dtype or weight_feature")
+      }
+      if c.output == .indicator {
+        throw doc.error(at, "'\(name)' is an indicator; packed ids feed id outputs (embeddings and linear weights) only")
+      }
+      if !seen.insert(name).inserted { throw doc.error(at, "'\(name)' is packed twice") }
+    }
+    for c in columns where c.type == .crossed {
+      if let key = c.keys?.first(where: { seen.contains($0) }) {
+        throw doc.error(path + [.key("columns")], "'\(key)' is a key of crossed column '\(c.name)', which reads features, not packed ids")
+      }
     }
   }
 

@@ -17,6 +17,12 @@ import Records
 ///   also `<name>_weights`: float_list of one weight per id;
 /// - per sequence column, its name: int64_list of the kept ids, unpadded, most recent last.
 ///
+/// With `packIds` (`--pack-ids`), the id columns' features are replaced by two: `packed_ids`, an
+/// int64_list of every id column's ids back to back (in column order), and `packed_id_lengths`,
+/// an int64_list of how many ids each of those columns has in the record. A Criteo record is
+/// then about a fifth of the bytes and two entries instead of forty to parse
+/// (`FeatureConfig.packedIds` reads it back).
+///
 /// Every feature is always written, so every record has the same keys. These are exactly the
 /// values the `Transformer` gives training and serving (and `ctrkit features apply` prints),
 /// because they are computed by it: see `TransformedExampleEncoder`.
@@ -31,17 +37,24 @@ public struct ConvertTransform: Sendable {
   public let features: [TransformedFeature]
   /// Per feature, where the encoder reads its values.
   let sources: [TransformSource]
+  /// The id columns' ids go into `packed_ids` and `packed_id_lengths`.
+  public let packIds: Bool
+  static let packedIdsName = "packed_ids"
+  static let packedIdLengthsName = "packed_id_lengths"
 
   /// Loads a fitted config (YAML or JSON); relative vocabulary files are found beside it.
-  public static func load(path: String) throws -> ConvertTransform {
+  public static func load(path: String, packIds: Bool = false) throws -> ConvertTransform {
     let config = try FeatureConfig.load(path: path)
     let directory = (path as NSString).deletingLastPathComponent
-    return try ConvertTransform(config: config, baseDirectory: directory.isEmpty ? "." : directory, configPath: path)
+    return try ConvertTransform(config: config, baseDirectory: directory.isEmpty ? "." : directory, configPath: path,
+                                packIds: packIds)
   }
 
   /// Builds the transformer; fails (with its message) when the config still needs fitting, a
-  /// vocabulary file cannot be read, or two outputs would share a feature name.
-  public init(config: FeatureConfig, baseDirectory: String = ".", configPath: String) throws {
+  /// vocabulary file cannot be read, two outputs would share a feature name, or ids cannot be
+  /// packed (a weighted id column, or none at all).
+  public init(config: FeatureConfig, baseDirectory: String = ".", configPath: String, packIds: Bool = false) throws {
+    self.packIds = packIds
     do {
       transformer = try Transformer(config: config, baseDirectory: baseDirectory)
     } catch var e as ConfigError {
@@ -65,7 +78,20 @@ public struct ConvertTransform: Sendable {
                                        holds: numeric ? .numeric : .indicator, column: slot.column),
                     .dense(offset: slot.offset, width: slot.width)))
     }
-    for (i, slot) in t.layout.sparse.enumerated() {
+    if packIds {
+      if t.layout.sparse.isEmpty {
+        throw ConvertError(.arguments, path: configPath, "--pack-ids: the config has no id columns to pack")
+      }
+      if let weighted = t.layout.sparse.first(where: \.weighted) {
+        throw ConvertError(.arguments, path: configPath, field: weighted.column,
+                           "--pack-ids: the column has a weight_feature, and packed ids carry no weights; convert without --pack-ids")
+      }
+      let columns = t.layout.sparse.map(\.column)
+      items.append((TransformedFeature(name: Self.packedIdsName, type: .int64, holds: .packedIds, columns: columns), .packedIds))
+      items.append((TransformedFeature(name: Self.packedIdLengthsName, type: .int64, length: columns.count,
+                                       holds: .packedIdLengths, columns: columns), .packedIdLengths))
+    }
+    for (i, slot) in t.layout.sparse.enumerated() where !packIds {
       items.append((TransformedFeature(name: slot.column, type: .int64, holds: .ids, column: slot.column), .ids(i)))
       if slot.weighted {
         items.append((TransformedFeature(name: slot.column + "_weights", type: .float, holds: .idWeights, column: slot.column),
@@ -132,6 +158,9 @@ public struct ConvertTransform: Sendable {
       }
       if c.weightFeature != nil { id.weightFeature = c.name + "_weights" }
       out.columns.append(id)
+    }
+    if packIds {
+      out.packedIds = PackedIds(values: Self.packedIdsName, lengths: Self.packedIdLengthsName, columns: layout.sparse.map(\.column))
     }
     out.fitted = true
     return out
@@ -206,6 +235,8 @@ public struct TransformedFeature: Codable, Sendable, Equatable {
     case label, weight, group, numeric, indicator, ids
     case idWeights = "id_weights"
     case sequence
+    case packedIds = "packed_ids"
+    case packedIdLengths = "packed_id_lengths"
   }
 
   public var name: String
@@ -214,15 +245,19 @@ public struct TransformedFeature: Codable, Sendable, Equatable {
   /// Values per record when the count is fixed; nil when it varies (ids, sequences).
   public var length: Int?
   public var holds: Holds
-  /// The config column it comes from (nil for the label, weight and group).
+  /// The config column it comes from (nil for the label, weight, group and packed ids).
   public var column: String?
+  /// The packed columns, in packing order (packed ids and their lengths only).
+  public var columns: [String]?
 
-  public init(name: String, type: RawValueType, length: Int? = nil, holds: Holds, column: String? = nil) {
+  public init(name: String, type: RawValueType, length: Int? = nil, holds: Holds, column: String? = nil,
+              columns: [String]? = nil) {
     self.name = name
     self.type = type
     self.length = length
     self.holds = holds
     self.column = column
+    self.columns = columns
   }
 
   var role: String {
@@ -232,6 +267,8 @@ public struct TransformedFeature: Codable, Sendable, Equatable {
     case .group: return "the group key"
     case .numeric, .indicator, .ids, .sequence: return "column '\(column ?? name)'"
     case .idWeights: return "the id weights of column '\(column ?? name)'"
+    case .packedIds: return "the packed ids"
+    case .packedIdLengths: return "the packed id lengths"
     }
   }
 }
@@ -253,6 +290,7 @@ enum TransformSource: Sendable {
   case ids(Int)
   case idWeights(Int)
   case sequence(Int, maxLength: Int)
+  case packedIds, packedIdLengths
 }
 
 /// A `RowEncoder` whose payloads come from a step over many rows at once: the converter stages
@@ -303,6 +341,8 @@ final class TransformedExampleEncoder: StagingRowEncoder {
   private let nameLengths: [Int]
   private let denseWidth: Int
   private let sources: [TransformSource]
+  /// A record's packed ids or lengths, gathered across the id columns before writing.
+  private var packScratch: [Int64] = []
 
   init(transform: ConvertTransform, layout: ConvertLayout) {
     self.transform = transform
@@ -446,6 +486,18 @@ final class TransformedExampleEncoder: StagingRowEncoder {
         let q = b.sequence(slot)
         let s = r * maxLength
         w.int64Feature(name: name, UnsafeBufferPointer(rebasing: q.ids[s..<(s + Int(q.lengths[r]))]))
+      case .packedIds, .packedIdLengths:
+        packScratch.removeAll(keepingCapacity: true)
+        for slot in 0..<b.layout.sparse.count {
+          let s = b.sparse(slot)
+          let range = s.offsets[r]..<s.offsets[r + 1]
+          if case .packedIds = source {
+            packScratch.append(contentsOf: s.ids[range])
+          } else {
+            packScratch.append(Int64(range.count))
+          }
+        }
+        packScratch.withUnsafeBufferPointer { w.int64Feature(name: name, $0) }
       }
     }
     w.end()

@@ -31,6 +31,13 @@ public final class Transformer: @unchecked Sendable {
   let labelIsInt: Bool
   let weightIndex: Int?
   let groupIndex: Int?
+  /// Packed ids (`packed_ids`): the spec indices of the values and lengths features, and the
+  /// packed columns' plans in packing order.
+  let packedValuesIndex: Int
+  let packedLengthsIndex: Int
+  let packedPlans: [ColumnPlan]
+  /// Per packed column, its num_buckets (ids at or above it take the identity rules' slow path).
+  let packedBuckets: UnsafeMutablePointer<Int64>
 
   /// Builds the transformer; fails if the config still needs fitting (quantiles, top_k,
   /// statistics for zscore/minmax) or a vocabulary file cannot be read.
@@ -63,6 +70,18 @@ public final class Transformer: @unchecked Sendable {
       weightIndex = nil
     }
     groupIndex = try config.group.map { try source($0.name, ($0.dtype ?? .string).valueKind, column: "group") }
+    let packedColumns = config.packedIds.map { Dictionary(uniqueKeysWithValues: $0.columns.enumerated().map { ($1, $0) }) } ?? [:]
+    if let packed = config.packedIds {
+      packedValuesIndex = try source(packed.values, .int64, column: "packed_ids")
+      // Fixed length and no default: a record without its lengths is an error naming it.
+      features.append(FeatureSpec(packed.lengths, .int64, shape: .fixed(packed.columns.count)))
+      index[packed.lengths] = features.count - 1
+      packedLengthsIndex = features.count - 1
+    } else {
+      packedValuesIndex = -1
+      packedLengthsIndex = -1
+    }
+    var packedPlans = [ColumnPlan?](repeating: nil, count: packedColumns.count)
 
     var dense: [FeatureLayout.DenseSlot] = []
     var sparse: [FeatureLayout.SparseSlot] = []
@@ -75,7 +94,10 @@ public final class Transformer: @unchecked Sendable {
         throw ConfigError(file: "<config>", key: c.name, "the label feature '\(c.sourceName)' cannot also be a column's input")
       }
       let plan = ColumnPlan(column: c)
-      if c.type != .crossed {
+      if let k = packedColumns[c.name] {
+        plan.packedSegment = k
+        packedPlans[k] = plan
+      } else if c.type != .crossed {
         plan.source = try source(c.sourceName, c.resolvedDType.valueKind, column: c.name)
       }
       if let wf = c.weightFeature { plan.weightSource = try source(wf, .float, column: c.name) }
@@ -131,10 +153,15 @@ public final class Transformer: @unchecked Sendable {
       sharedCounts[table] = (s.bucketCount, s.column)
     }
     self.plans = plans
+    self.packedPlans = packedPlans.compactMap { $0 }
+    packedBuckets = .allocate(capacity: max(self.packedPlans.count, 1))
+    for (k, plan) in self.packedPlans.enumerated() { packedBuckets[k] = plan.column.numBuckets ?? 0 }
     spec = try ParseSpec(features)
     layout = FeatureLayout(dense: dense, denseWidth: denseWidth, sparse: sparse, sequences: sequences,
                            hasWeights: config.weight != nil, hasGroups: config.group != nil)
   }
+
+  deinit { packedBuckets.deallocate() }
 
   /// A batch shaped for this transformer's output (reuse it across calls).
   public func makeBatch() -> FeatureBatch { FeatureBatch(layout: layout) }
@@ -166,13 +193,102 @@ public final class Transformer: @unchecked Sendable {
                                   : Int64(bitPattern: FarmHash.fingerprint64(col.bytes(range.lowerBound))))
       }
     }
-    for plan in plans {
+    if !packedPlans.isEmpty { try runPacked(parsed, batch) }
+    for plan in plans where plan.packedSegment < 0 {
       do {
         try plan.run(parsed, batch)
       } catch {
         let e = error  // typed throws: always a PlanFailure
         throw FeatureError(column: plan.column.name, feature: plan.column.type == .crossed ? nil : plan.column.sourceName,
                            path: parsed.path, record: parsed.recordIndices.isEmpty ? e.row : parsed.recordIndices[e.row], message: e.message)
+      }
+    }
+  }
+}
+
+extension Transformer {
+  /// Hands each record's packed ids to their identity columns, segment by segment as
+  /// `packed_ids.lengths` says, with the identity rules of `ColumnPlan.id(int64:row:)`: -1 is
+  /// missing, an id outside [0, num_buckets) takes the default or fails. One pass over the
+  /// records fills every packed column.
+  func runPacked(_ parsed: ParsedBatch, _ batch: FeatureBatch) throws {
+    let values = parsed.column(packedValuesIndex), lengths = parsed.column(packedLengthsIndex)
+    let n = parsed.count, segments = packedPlans.count
+    let names = config.packedIds!
+    func failure(_ r: Int, _ k: Int, feature: String, _ message: String) -> FeatureError {
+      FeatureError(column: packedPlans[k].column.name, feature: feature, path: parsed.path,
+                   record: parsed.recordIndices.isEmpty ? r : parsed.recordIndices[r], message: message)
+    }
+    guard n > 0, let lens = lengths.int64Values.baseAddress else { return }
+    let ids = values.int64Values.baseAddress
+    let starts = values.rowOffsets.baseAddress!
+    try withUnsafeTemporaryAllocation(of: Int.self, capacity: segments * 2) { counters in
+      // First the lengths: each record's counts must cover exactly its ids; and each column's
+      // total, so its output can be reserved once.
+      let totals = counters.baseAddress!, written = totals + segments
+      totals.initialize(repeating: 0, count: segments)
+      for r in 0..<n {
+        var left = starts[r + 1] - starts[r]
+        for k in 0..<segments {
+          let count = lens[r &* segments &+ k]
+          guard count >= 0 && count <= left else {
+            throw failure(r, k, feature: names.lengths,
+                          "says \(count) ids, but '\(names.values)' has \(left) left for this and the later columns")
+          }
+          left -= Int(count)
+          totals[k] &+= Int(count)
+        }
+        guard left == 0 else {
+          throw failure(r, segments - 1, feature: names.values,
+                        "has \(starts[r + 1] - starts[r]) ids, but '\(names.lengths)' accounts for \(starts[r + 1] - starts[r] - left)")
+        }
+      }
+      try withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Int64>.self, capacity: segments) { out in
+        try withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Int>.self, capacity: segments) { offsets in
+          for k in 0..<segments {
+            let slot = packedPlans[k].slot
+            batch.sparseIds[slot].reserve(totals[k])
+            batch.sparseOffsets[slot].reserve(n)
+            out[k] = batch.sparseIds[slot].base
+            offsets[k] = batch.sparseOffsets[slot].base + batch.sparseOffsets[slot].count
+            written[k] = batch.sparseIds[slot].count
+          }
+          // Then record by record, reading both lists in order; each column's output is
+          // written in order too.
+          var p = starts[0]
+          for r in 0..<n {
+            for k in 0..<segments {
+              let end = p &+ Int(lens[r &* segments &+ k])
+              var w = written[k]
+              let o = out[k]
+              while p < end {
+                let v = ids.unsafelyUnwrapped[p]
+                if v >= 0 && v < packedBuckets[k] {
+                  o[w] = v
+                  w &+= 1
+                } else if v != -1 {
+                  do throws(PlanFailure) {
+                    let id = try packedPlans[k].id(int64: v, row: r)
+                    if id >= 0 {
+                      o[w] = id
+                      w &+= 1
+                    }
+                  } catch {
+                    throw failure(r, k, feature: names.values, error.message)
+                  }
+                }
+                p &+= 1
+              }
+              written[k] = w
+              offsets[k][r] = w
+            }
+          }
+          for k in 0..<segments {
+            let slot = packedPlans[k].slot
+            batch.sparseIds[slot].count = written[k]
+            batch.sparseOffsets[slot].count += n
+          }
+        }
       }
     }
   }
@@ -209,6 +325,8 @@ final class ColumnPlan: @unchecked Sendable {
   var shift: Double = 0
   var scale: Double = 1
   var missingBucket = false
+  /// The column's segment in the packed ids (`packed_ids`), or -1 when it reads its own feature.
+  var packedSegment = -1
 
   init(column: ColumnConfig) { self.column = column }
 
