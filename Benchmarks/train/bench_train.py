@@ -16,7 +16,9 @@ Per run (interleaved, so both see the same machine state):
       - end to end from raw GZIP shards (`convert --format criteo`): 1 epoch read, parsed,
         transformed (vocabulary lookups, bucketizing) and trained;
       - end to end from transformed shards (`convert --transform`, uncompressed): 1 epoch read,
-        parsed and trained on the materialised ids, like PyTorch's prepared tensors.
+        parsed and trained on the materialised ids, like PyTorch's prepared tensors;
+      - the same from transformed shards with packed ids (`convert --transform --pack-ids`): each
+        record holds its ids in one packed list instead of one feature per column.
 Test AUC after one epoch comes from the same runs. Peak RSS is /usr/bin/time's maximum
 resident set of each process. Prints a table and, last, one JSON line.
 """
@@ -88,11 +90,12 @@ def prepare():
         log("== ctrkit analyze (Examples/criteo/features.yaml)")
         subprocess.run([ck, "analyze", "--config", os.path.join(REPO, "Examples", "criteo", "features.yaml"),
                         "--data", os.path.join(s, "raw", "part-*"), "--output", fitted], check=True, stdout=subprocess.DEVNULL)
-    for tsv, out, shards in [(train_tsv, "t", 8), (test_tsv, "t-test", 1)]:
+    for tsv, out, shards, pack in [(train_tsv, "t", 8, []), (test_tsv, "t-test", 1, []),
+                                   (train_tsv, "tp", 8, ["--pack-ids"]), (test_tsv, "tp-test", 1, ["--pack-ids"])]:
         if not os.path.exists(os.path.join(s, out, "MANIFEST.json")):
-            log(f"== ctrkit convert --transform {os.path.basename(tsv)} -> {out} (uncompressed)")
+            log(f"== ctrkit convert --transform {' '.join(pack)} {os.path.basename(tsv)} -> {out} (uncompressed)")
             subprocess.run([ck, "convert", "--input", tsv, "--format", "criteo", "--output", os.path.join(s, out),
-                            "--shards", str(shards), "--compression", "none", "--transform", fitted, "--overwrite"],
+                            "--shards", str(shards), "--compression", "none", "--transform", fitted, "--overwrite"] + pack,
                            check=True, stdout=subprocess.DEVNULL)
     # The shipped experiment configs, reading the fitted config (raw shards) or the transformed
     # shards' own config.
@@ -101,8 +104,9 @@ def prepare():
             text = f.read()
         with open(os.path.join(s, model + ".yaml"), "w") as f:
             f.write(text)
-        with open(os.path.join(s, model + "-t.yaml"), "w") as f:
-            f.write(text.replace("features: fitted.yaml", "features: t/features.yaml"))
+        for shards in ["t", "tp"]:
+            with open(os.path.join(s, f"{model}-{shards}.yaml"), "w") as f:
+                f.write(text.replace("features: fitted.yaml", f"features: {shards}/features.yaml"))
     return prep
 
 
@@ -132,6 +136,14 @@ def torch_train(prep, model, seed):
             "auc_1ep": r["auc_1ep"], "peak_rss_mib": round(rss), "foreign_cpu": r["max_foreign_cpu_frac"]}
 
 
+# The end-to-end measures: result key, experiment config suffix, shard folder, name.
+END_TO_END = [
+    ("raw", "", "raw", "CTRKit, end to end, raw GZIP shards"),
+    ("transformed", "-t", "t", "CTRKit, end to end, transformed shards"),
+    ("packed", "-tp", "tp", "CTRKit, end to end, packed-id shards"),
+]
+
+
 def median(v):
     v = [x for x in v if x is not None]
     return statistics.median(v) if v else None
@@ -154,15 +166,14 @@ def main():
     for run in range(1, ARGS.runs + 1):
         for model in ARGS.models.split(","):
             cfg = "lr-ftrl" if model == "lr" else "fm"
-            r = results.setdefault(model, {"torch": [], "memory": [], "raw": [], "transformed": []})
+            r = results.setdefault(model, {"torch": [], "memory": []} | {key: [] for key, *_ in END_TO_END})
             log(f"== run {run}: {model}: PyTorch")
             r["torch"].append(torch_train(prep, model, run))
             log(f"== run {run}: {model}: CTRKit in memory (3 epochs)")
             r["memory"].append(ctrkit_train(cfg + ".yaml", "raw", "raw-test", 3, True))
-            log(f"== run {run}: {model}: CTRKit end to end, raw GZIP shards")
-            r["raw"].append(ctrkit_train(cfg + ".yaml", "raw", "raw-test", 1, False))
-            log(f"== run {run}: {model}: CTRKit end to end, transformed shards")
-            r["transformed"].append(ctrkit_train(cfg + "-t.yaml", "t", "t-test", 1, False))
+            for key, suffix, shards, name in END_TO_END:
+                log(f"== run {run}: {model}: {name}")
+                r[key].append(ctrkit_train(cfg + suffix + ".yaml", shards, shards + "-test", 1, False))
             log(json.dumps({k: v[-1] for k, v in r.items()}))
     summary = {"load_average_end": os.getloadavg(), "runs": ARGS.runs, "rows": ARGS.rows, "models": {}}
     # The machine's speed drifts by tens of percent within minutes, so besides the ratio of the
@@ -173,17 +184,15 @@ def main():
     for model, r in results.items():
         torch_steady = median([x["steady"] for x in r["torch"]])
         mem_steady = median([median(x["epochs_ex_per_s"][1:]) for x in r["memory"]])
-        raw = median([x["epochs_ex_per_s"][0] for x in r["raw"]])
-        tr = median([x["epochs_ex_per_s"][0] for x in r["transformed"]])
         torch_runs = [x["steady"] for x in r["torch"]]
         rows = [
             ("PyTorch, in memory (steady, epochs 2-3)", torch_steady, r["torch"], torch_runs),
             ("CTRKit, in memory (steady, epochs 2-3)", mem_steady, r["memory"],
              [median(x["epochs_ex_per_s"][1:]) for x in r["memory"]]),
-            ("CTRKit, end to end, raw GZIP shards", raw, r["raw"], [x["epochs_ex_per_s"][0] for x in r["raw"]]),
-            ("CTRKit, end to end, transformed shards", tr, r["transformed"],
-             [x["epochs_ex_per_s"][0] for x in r["transformed"]]),
         ]
+        for key, _, _, name in END_TO_END:
+            rates = [x["epochs_ex_per_s"][0] for x in r[key]]
+            rows.append((name, median(rates), r[key], rates))
         m = {}
         for name, rate, runs, rates in rows:
             ratio = rate / torch_steady if torch_steady else None
