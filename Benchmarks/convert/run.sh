@@ -23,14 +23,11 @@ CTRKIT=${CTRKIT:-.build/release/ctrkit}
 VERIFY=${VERIFY:-1}
 THREADS=${THREADS:-$(nproc)}
 
-SCRATCH=$(realpath -m -- "$SCRATCH")
-case "$SCRATCH" in
-  "$(pwd)"|"$(pwd)"/*) echo "SCRATCH must be outside the repository" >&2; exit 1 ;;
-esac
-[ -x "$CTRKIT" ] || swift build -c release --product ctrkit
-[ -x /usr/bin/time ] || { echo "needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
-"$PYTHON" -c "import tensorflow, pandas" 2>/dev/null || { echo "$PYTHON lacks tensorflow or pandas" >&2; exit 1; }
-mkdir -p "$SCRATCH"
+. Benchmarks/lib.sh
+bench_scratch
+bench_ctrkit
+bench_need_time
+"$PYTHON" -c "import tensorflow, pandas" 2>/dev/null || bench_fail "$PYTHON lacks tensorflow or pandas"
 
 input="$SCRATCH/criteo-synthetic-$ROWS.tsv"
 if [ ! -s "$input" ]; then

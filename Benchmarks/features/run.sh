@@ -43,11 +43,10 @@ PEER_DIR=${PEER_DIR:-/work/shared/baselines/tf-read}
 CTRKIT=${CTRKIT:-.build/release/ctrkit}
 INPUT=${INPUT:-}
 
-fail() { echo "features/run.sh: $*" >&2; exit 1; }
-repo=$(pwd -P)
-SCRATCH=$(realpath -m -- "$SCRATCH")
-case "$SCRATCH/" in "$repo"/*) fail "SCRATCH ($SCRATCH) must be outside the repository ($repo)" ;; esac
-[ -x /usr/bin/time ] || fail "needs /usr/bin/time (apt-get install time)"
+. Benchmarks/lib.sh
+fail() { bench_fail "$@"; }
+bench_scratch
+bench_need_time
 [ -f "$CONFIG" ] || fail "no transform config CONFIG=$CONFIG"
 [ -f "$ANALYZE_CONFIG" ] || fail "no analyzer config ANALYZE_CONFIG=$ANALYZE_CONFIG"
 if [ "$PEER" = 1 ] || [ -z "$INPUT" ]; then
@@ -55,9 +54,7 @@ if [ "$PEER" = 1 ] || [ -z "$INPUT" ]; then
     || fail "PYTHON=$PYTHON not found (the TensorFlow virtualenv is missing; it generates INPUT and runs PEER=1)"
   "$PYTHON" -c "import tensorflow" 2> /dev/null || fail "PYTHON=$PYTHON cannot import tensorflow"
 fi
-[ -x "$CTRKIT" ] || swift build -c release --product ctrkit
-[ -x "$CTRKIT" ] || fail "no ctrkit binary at CTRKIT=$CTRKIT"
-mkdir -p "$SCRATCH"
+bench_ctrkit
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-3}
 
 if [ -z "$INPUT" ]; then

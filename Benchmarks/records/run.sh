@@ -35,18 +35,15 @@ VERIFY=${VERIFY:-1}
 INPUT=${INPUT:-}
 INPUT_GZ=${INPUT_GZ:-}
 
-fail() { echo "records/run.sh: $*" >&2; exit 1; }
-repo=$(pwd -P)
-SCRATCH=$(realpath -m -- "$SCRATCH")
-case "$SCRATCH/" in "$repo"/*) fail "SCRATCH ($SCRATCH) must be outside the repository ($repo)" ;; esac
-[ -x /usr/bin/time ] || fail "needs /usr/bin/time (apt-get install time)"
+. Benchmarks/lib.sh
+fail() { bench_fail "$@"; }
+bench_scratch
+bench_need_time
 [ -f "$PEER_DIR/time_tf_read.py" ] && [ -f "$PEER_DIR/gen_criteo_synth.py" ] \
   || fail "the peer scripts time_tf_read.py and gen_criteo_synth.py are not in PEER_DIR=$PEER_DIR"
 [ -x "$PYTHON" ] || command -v "$PYTHON" > /dev/null || fail "PYTHON=$PYTHON not found (the TensorFlow virtualenv is missing)"
 "$PYTHON" -c "import tensorflow" 2> /dev/null || fail "PYTHON=$PYTHON cannot import tensorflow"
-[ -x "$CTRKIT" ] || swift build -c release --product ctrkit
-[ -x "$CTRKIT" ] || fail "no ctrkit binary at CTRKIT=$CTRKIT"
-mkdir -p "$SCRATCH"
+bench_ctrkit
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-3}
 
 # Input: the peer's generator, unless INPUT names an existing file. A file is generated under a

@@ -18,17 +18,16 @@ RUNS=${RUNS:-3}
 ROWS=${ROWS:-2000000}
 TEST_ROWS=${TEST_ROWS:-200000}
 MODELS=${MODELS:-lr,fm}
-SCRATCH=$(realpath -m -- "${SCRATCH:-/tmp/ctrkit-bench-train}")
+SCRATCH=${SCRATCH:-/tmp/ctrkit-bench-train}
 TORCH_PYTHON=${TORCH_PYTHON:-/root/venvs/torch/bin/python}
 SHARED=$(realpath -m -- "${SHARED:-../shared}")
 CTRKIT=${CTRKIT:-.build/release/ctrkit}
-case "$SCRATCH" in
-  "$(pwd)"|"$(pwd)"/*) echo "SCRATCH must be outside the repository" >&2; exit 1 ;;
-esac
-[ -x /usr/bin/time ] || { echo "needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
-[ -f "$SHARED/baselines/torch_ctr.py" ] || { echo "no $SHARED/baselines/torch_ctr.py (set SHARED)" >&2; exit 1; }
-"$TORCH_PYTHON" -c "import torch, pandas, sklearn" 2>/dev/null || { echo "$TORCH_PYTHON lacks torch, pandas or scikit-learn" >&2; exit 1; }
-[ -x "$CTRKIT" ] || swift build -c release --product ctrkit
+. Benchmarks/lib.sh
+bench_scratch
+bench_need_time
+[ -f "$SHARED/baselines/torch_ctr.py" ] || bench_fail "no $SHARED/baselines/torch_ctr.py (set SHARED)"
+"$TORCH_PYTHON" -c "import torch, pandas, sklearn" 2>/dev/null || bench_fail "$TORCH_PYTHON lacks torch, pandas or scikit-learn"
+bench_ctrkit
 echo "== load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (run on a quiet machine)"
-exec python3 Benchmarks/train/bench_train.py --scratch "$SCRATCH" --ctrkit "$(realpath "$CTRKIT")" \
+exec python3 Benchmarks/train/bench_train.py --scratch "$SCRATCH" --ctrkit "$CTRKIT" \
   --torch-python "$TORCH_PYTHON" --shared "$SHARED" --runs "$RUNS" --rows "$ROWS" --test-rows "$TEST_ROWS" --models "$MODELS"

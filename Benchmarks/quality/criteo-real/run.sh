@@ -32,9 +32,9 @@ PHASE=${PHASE:-all}
 TUNE_SEEDS=${TUNE_SEEDS:-101,102,103}
 FINAL_SEEDS=${FINAL_SEEDS:-1,2,3,4,5,6,7,8,9,10}
 
-case "$SCRATCH" in "$repo"|"$repo"/*) echo "SCRATCH must be outside the repository" >&2; exit 1;; esac
-if [ ! -x "$CTRKIT" ]; then swift build -c release --product ctrkit; fi
-CTRKIT=$(cd "$(dirname "$CTRKIT")" && pwd)/$(basename "$CTRKIT")
+. Benchmarks/lib.sh
+bench_scratch
+bench_ctrkit
 mkdir -p "$SCRATCH"/{data,ctrkit,torch,results}
 
 echo "== inputs (sha256 as in shared/data/PROVENANCE.md)"

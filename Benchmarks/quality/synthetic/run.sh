@@ -14,14 +14,13 @@ cd "$(dirname "$0")/../../.."
 ROWS=${ROWS:-2000000}
 TRAIN_SEED=${TRAIN_SEED:-2}
 THREADS=${THREADS:-2}
-SCRATCH=$(realpath -m -- "${SCRATCH:-/tmp/ctrkit-quality-synth}")
+SCRATCH=${SCRATCH:-/tmp/ctrkit-quality-synth}
 SHARED=$(realpath -m -- "${SHARED:-../shared}")
 CTRKIT=${CTRKIT:-.build/release/ctrkit}
-case "$SCRATCH" in "$(pwd)"|"$(pwd)"/*) echo "SCRATCH must be outside the repository" >&2; exit 1 ;; esac
-[ -x "$CTRKIT" ] || swift build -c release --product ctrkit
-CTRKIT=$(realpath "$CTRKIT")
+. Benchmarks/lib.sh
+bench_scratch
+bench_ctrkit
 gen=$SHARED/tools/synth_clicklog.py
-mkdir -p "$SCRATCH"
 train=$SCRATCH/train_s${TRAIN_SEED}_$ROWS
 [ -f "$train.tsv" ] || python3 "$gen" --rows "$ROWS" --seed "$TRAIN_SEED" --teacher-seed 1 --out "$train.tsv"
 [ -f "$SCRATCH/test.tsv" ] || python3 "$gen" --rows 200000 --seed 1 --teacher-seed 1 --out "$SCRATCH/test.tsv"
