@@ -20,7 +20,7 @@ import Records
 /// With `packIds` (`--pack-ids`), the id columns' features are replaced by two: `packed_ids`, an
 /// int64_list of every id column's ids back to back (in column order), and `packed_id_lengths`,
 /// an int64_list of how many ids each of those columns has in the record. A Criteo record is
-/// then about a fifth of the bytes and two entries instead of forty to parse
+/// then under a third of the bytes and two entries instead of forty to parse
 /// (`FeatureConfig.packedIds` reads it back).
 ///
 /// Every feature is always written, so every record has the same keys. These are exactly the
