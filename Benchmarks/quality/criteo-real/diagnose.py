@@ -454,10 +454,7 @@ def report(env):
                 L.append(f"| {model.upper()} | {fw} | {b['grid_points']} | {Q.describe(fw, b['params'], b['epochs'])} | {b['cv_auc']:.4f} "
                          f"| **{g('test', 'auc')}** | {g('test', 'logloss')} | {g('dev', 'auc')} | {g('dev', 'logloss')} "
                          f"| {g('devtest', 'auc')} | {g('devtest', 'logloss')} |")
-    text = "\n".join(L) + "\n"
-    with open(os.path.join(env.out, "report.md"), "w") as f:
-        f.write(text)
-    print(text)
+    Q.write_report(env.out, L)
 
 
 def main():

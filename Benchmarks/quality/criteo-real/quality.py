@@ -403,8 +403,13 @@ def report(args):
                 se = math.sqrt((statistics.variance(a) if len(a) > 1 else 0) / len(a) + (statistics.variance(b) if len(b) > 1 else 0) / len(b))
                 L.append(f"* {m.upper()}: CTRKit − PyTorch mean test AUC = {d:+.4f} (seed-to-seed standard error of the difference "
                          f"{se:.4f}); CTRKit ≥ PyTorch: **{'yes' if d >= 0 else 'no'}**.")
-    text = "\n".join(L) + "\n"
-    with open(os.path.join(args.results, "report.md"), "w") as f:
+    write_report(args.results, L)
+
+
+def write_report(directory, lines):
+    """Writes the report's lines to DIRECTORY/report.md and prints them."""
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(directory, "report.md"), "w") as f:
         f.write(text)
     print(text)
 
