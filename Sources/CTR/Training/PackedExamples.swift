@@ -470,26 +470,17 @@ final class Gatherer {
   @inline(never)
   private func reserveField(_ fi: Int, _ capacity: Int, _ b: ResolvedBatch) {
     let have = Int(counts[fi])
-    b.linearPositions[fi].count = have
-    b.linearPositions[fi].reserve(capacity - have)
-    linOut[fi] = b.linearPositions[fi].base
-    var cap = b.linearPositions[fi].capacity
-    if layout.factorTable[fi] >= 0 {
-      b.factorPositions[fi].count = have
-      b.factorPositions[fi].reserve(capacity - have)
-      facOut[fi] = b.factorPositions[fi].base
-      cap = min(cap, b.factorPositions[fi].capacity)
-    } else {
-      facOut[fi] = nil
+    var cap = Int.max
+    /// One of the field's outputs, holding what was written, grown to `capacity`.
+    func grow<T>(_ buffer: inout GrowableBuffer<T>) -> UnsafeMutablePointer<T> {
+      buffer.count = have
+      buffer.reserve(capacity - have)
+      cap = min(cap, buffer.capacity)
+      return buffer.base
     }
-    if layout.weighted[fi] {
-      b.values[fi].count = have
-      b.values[fi].reserve(capacity - have)
-      valOut[fi] = b.values[fi].base
-      cap = min(cap, b.values[fi].capacity)
-    } else {
-      valOut[fi] = nil
-    }
+    linOut[fi] = grow(&b.linearPositions[fi])
+    facOut[fi] = layout.factorTable[fi] >= 0 ? grow(&b.factorPositions[fi]) : nil
+    valOut[fi] = layout.weighted[fi] ? grow(&b.values[fi]) : nil
     fieldCapacity[fi] = cap
   }
 
