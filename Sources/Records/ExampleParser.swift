@@ -56,15 +56,9 @@ final class KeyTable {
     return Int(h ^ (h >> 15))
   }
 
-  /// Whether spec column i is named by these bytes.
-  @inline(__always)
-  func matches(_ i: Int, _ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
-    let s = nameStart[i]
-    return nameStart[i + 1] &- s == n && memcmpEqual(nameBytes + s, p, n)
-  }
-
-  /// `matches`, comparing a name of up to 8 bytes as one word when 8 bytes from `p` are readable
-  /// (before `limit`): most feature names are short, and the byte loop's branches cost more.
+  /// Whether spec column i is named by the n bytes at `p`. A name of up to 8 bytes is compared
+  /// as one word when 8 bytes from `p` are readable (before `limit`): most feature names are
+  /// short, and the byte loop's branches cost more.
   @inline(__always)
   func matches(_ i: Int, _ p: UnsafePointer<UInt8>, _ n: Int, limit: UnsafePointer<UInt8>) -> Bool {
     let s = nameStart[i]
@@ -486,7 +480,7 @@ public final class ExampleParser: @unchecked Sendable {
         var p = v + 1
         let n = try length(&p, end, origin)
         if p + n == end {
-          let c = column(named: start + 2, keyLen)
+          let c = column(named: start + 2, keyLen, limit: end)
           if c >= 0 { beginEntry(c, cols) }
           try parseFeature(p, end, origin, column: c, cols)
           return
@@ -510,7 +504,7 @@ public final class ExampleParser: @unchecked Sendable {
         try skip(tag, &p, end, origin)
       }
     }
-    let c = column(named: keyStart, keyLen)
+    let c = column(named: keyStart, keyLen, limit: end)
     if c >= 0 { beginEntry(c, cols) }
     p = start
     while p < end {
@@ -525,21 +519,8 @@ public final class ExampleParser: @unchecked Sendable {
     }
   }
 
-  /// The spec column of a key, or -1: first the prediction from the previous record.
-  @inline(__always)
-  private func column(named key: Ptr, _ n: Int) -> Int {
-    let slot = previousColumn &+ 1
-    let guess = Int(successor[slot])
-    if guess >= 0 && keys.matches(guess, key, n) {
-      previousColumn = guess
-      return guess
-    }
-    let alternate = Int(alternateSuccessor[slot])
-    if alternate >= 0 && keys.matches(alternate, key, n) { return swapSuccessors(slot, alternate, guess) }
-    return lookupColumn(key, n, slot)
-  }
-
-  /// `column(named:)` when `limit - key >= 8` may allow a one-word compare of the predicted name.
+  /// The spec column of a key, or -1: first the predictions from the previous records. `limit`
+  /// ends the readable bytes after the key (the entry's end), for the one-word name compare.
   @inline(__always)
   private func column(named key: Ptr, _ n: Int, limit: Ptr) -> Int {
     let slot = previousColumn &+ 1
