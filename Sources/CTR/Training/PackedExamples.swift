@@ -94,7 +94,6 @@ final class PathRegistry: @unchecked Sendable {
 final class ExampleSegment: @unchecked Sendable {
   private(set) var words = LargeBuffer<UInt32>()
   private(set) var handles = LargeBuffer<UnsafePointer<UInt32>>()
-  private var offsets: [Int] = []
   /// The segment's index in its shuffle window (which keeps the segment's counters).
   let number: Int32
   /// Kept after the epoch (the in-memory dataset), so never recycled.
@@ -114,7 +113,6 @@ final class ExampleSegment: @unchecked Sendable {
   func reset() {
     words.removeAll()
     handles.removeAll()
-    offsets.removeAll(keepingCapacity: true)
   }
 
   /// Packs a transformed batch, creating rows for new ids (the caller is the only thread that
@@ -127,7 +125,7 @@ final class ExampleSegment: @unchecked Sendable {
     let batchPathIds = batchPaths.map { paths.id($0) }
     let defaultPath = paths.id(fb.path)
     var occurrences = [Int](repeating: 0, count: n)
-    for (fi, f) in model.fields.enumerated() {
+    for f in model.fields {
       switch f.source {
       case .sparse(let slot):
         let offs = fb.sparse(slot).offsets
@@ -136,7 +134,6 @@ final class ExampleSegment: @unchecked Sendable {
         let lengths = fb.sequence(slot).lengths
         for r in 0..<n { occurrences[r] += Int(lengths[r]) }
       }
-      _ = fi
     }
     var total = 0
     for r in 0..<n { total += layout.words(occurrences: occurrences[r]) }
@@ -158,7 +155,8 @@ final class ExampleSegment: @unchecked Sendable {
       h[4] = UInt32(truncatingIfNeeded: record >> 32)
       let pi = fb.recordPathIndex(r)
       h[5] = pi >= 0 && Int(pi) < batchPathIds.count ? batchPathIds[Int(pi)] : defaultPath
-      offsets.append(at)
+      // `words` was grown once above and does not move while the segment lives.
+      handles.append(UnsafePointer(h))
       cursor[r] = at + PackedLayout.headerWords
       valueCursor[r] = at + PackedLayout.headerWords + k * W
       let denseAt = valueCursor[r] + (layout.storesValues ? k : 0)
@@ -219,7 +217,6 @@ final class ExampleSegment: @unchecked Sendable {
         }
       }
     }
-    for o in offsets[(offsets.count - n)...] { handles.append(UnsafePointer(base + o)) }
   }
 }
 
