@@ -262,20 +262,13 @@ extension Transformer {
               var w = written[k]
               let o = out[k]
               while p < end {
-                let v = ids.unsafelyUnwrapped[p]
-                if v >= 0 && v < packedBuckets[k] {
-                  o[w] = v
-                  w &+= 1
-                } else if v != -1 {
-                  do throws(PlanFailure) {
-                    let id = try packedPlans[k].id(int64: v, row: r)
-                    if id >= 0 {
-                      o[w] = id
-                      w &+= 1
-                    }
-                  } catch {
-                    throw failure(r, k, feature: names.values, error.message)
+                do throws(PlanFailure) {
+                  if let id = try packedPlans[k].identityId(ids.unsafelyUnwrapped[p], buckets: packedBuckets[k], row: r) {
+                    o[w] = id
+                    w &+= 1
                   }
+                } catch {
+                  throw failure(r, k, feature: names.values, error.message)
                 }
                 p &+= 1
               }
@@ -431,6 +424,17 @@ final class ColumnPlan: @unchecked Sendable {
     }
   }
 
+  /// The id an int64 value of an identity column gives, by the general path's rules with the
+  /// common case first: in [0, n) it is itself; -1 (missing) and a negative result (a pruned
+  /// default) give nil; anything else goes through `id(int64:row:)` (the default, or an error).
+  @inline(__always)
+  func identityId(_ v: Int64, buckets n: Int64, row: Int) throws(PlanFailure) -> Int64? {
+    if v >= 0 && v < n { return v }
+    if v == -1 { return nil }
+    let id = try id(int64: v, row: row)
+    return id >= 0 ? id : nil
+  }
+
   /// A bucket id for value j of a row; `value` nil means missing.
   @inline(__always)
   func bucketId(_ value: Double?, isInt: Bool, rawInt: Int64, dimension j: Int) -> Int64 {
@@ -582,21 +586,14 @@ final class ColumnPlan: @unchecked Sendable {
     }
     if column.type == .identity, weights == nil, col.kind == .int64 {
       // Ids that are already ids (shards written by `convert --transform`): one pass over the
-      // values; only ids outside [0, n) go through `id(int64:)` (-1 is missing; others take the
-      // default or fail), with the general loop's rules.
+      // values with `identityId`, the general loop's rules with the in-range case first.
       let n = column.numBuckets ?? 0
       let values = col.int64Values.baseAddress, rows = col.rowOffsets.baseAddress!
       outIds.reserve(rows[parsed.count] - rows[0])
       offsets.reserve(parsed.count)
       for r in 0..<parsed.count {
         for i in rows[r]..<rows[r + 1] {
-          let v = values.unsafelyUnwrapped[i]
-          if v >= 0 && v < n {
-            outIds.append(v)
-          } else if v != -1 {
-            let id = try self.id(int64: v, row: r)
-            if id >= 0 { outIds.append(id) }
-          }
+          if let id = try identityId(values.unsafelyUnwrapped[i], buckets: n, row: r) { outIds.append(id) }
         }
         offsets.append(outIds.count)
       }
