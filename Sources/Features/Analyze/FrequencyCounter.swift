@@ -126,13 +126,16 @@ public final class FrequencyCounter: @unchecked Sendable {
     let old = slots, oldCount = slotCount
     slotCount = size
     slots = Self.allocateSlots(size)
-    let mask = size - 1
-    for j in 0..<oldCount where old[j].entry != 0 {
-      var i = Self.home(old[j].fingerprint, mask)
-      while slots[i].entry != 0 { i = (i + 1) & mask }
-      slots[i] = old[j]
-    }
+    for j in 0..<oldCount where old[j].entry != 0 { place(old[j]) }
     UnsafeMutableRawPointer(old).deallocate()
+  }
+
+  /// Puts a slot at the first free position from its home (linear probing).
+  private func place(_ s: Slot) {
+    let mask = slotCount - 1
+    var i = Self.home(s.fingerprint, mask)
+    while slots[i].entry != 0 { i = (i + 1) & mask }
+    slots[i] = s
   }
 
   /// Misra–Gries step: subtract the median count from every entry and drop those left at zero,
@@ -153,16 +156,13 @@ public final class FrequencyCounter: @unchecked Sendable {
     newOffsets.append(0)
     UnsafeMutableRawPointer(slots).deallocate()
     slots = Self.allocateSlots(slotCount)
-    let mask = slotCount - 1
     for (k, var s) in survivors.enumerated() {
       let b = bytes(of: Int(s.entry) - 1)
       if let base = b.baseAddress, b.count > 0 { newArena.append(raw: base, count: b.count) }
       newOffsets.append(newArena.count)
       s.count -= cut
       s.entry = Int32(k + 1)
-      var i = Self.home(s.fingerprint, mask)
-      while slots[i].entry != 0 { i = (i + 1) & mask }
-      slots[i] = s
+      place(s)
     }
     offsets.deallocate(); arena.deallocate()
     offsets = newOffsets
