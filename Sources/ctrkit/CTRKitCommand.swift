@@ -92,7 +92,6 @@ final class StandardOutput: @unchecked Sendable {
   }
 }
 
-/// Prints a message on standard error (progress, warnings) without touching standard output.
 /// The median (the mean of the two middle values for an even count).
 func median(_ values: [Double]) -> Double {
   let v = values.sorted()
@@ -100,6 +99,7 @@ func median(_ values: [Double]) -> Double {
   return v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2
 }
 
+/// Prints a message on standard error (progress, warnings) without touching standard output.
 func note(_ s: String) {
   FileHandle.standardError.write((s + "\n").data(using: .utf8)!)
 }
