@@ -40,6 +40,14 @@ final class ResolvedBatch: @unchecked Sendable {
   var pendingSegments: [Int32] = []
   var pendingWindow: ShuffleWindow?
 
+  /// Done with the pending examples (gathered, skipped on resume, or none taken): their
+  /// segments go back to the shuffle window, which may recycle them.
+  func releasePending() {
+    pendingHandles.count = 0
+    pendingWindow?.release(self)
+    pendingWindow = nil
+  }
+
   init(model: CTRModel) {
     features = FeatureBatch(layout: model.layout)
     unique = model.tables.map { _ in GrowableBuffer(capacity: 1024) }

@@ -171,9 +171,7 @@ public final class Trainer {
           var loss = 0.0, weight = 0.0
           var failure: Error?
           gatherer.gather(batch.pendingHandles.base, count: batch.pendingHandles.count, into: batch)
-          batch.pendingHandles.count = 0
-          batch.pendingWindow?.release(batch)
-          batch.pendingWindow = nil
+          batch.releasePending()
           if work.firstError == nil {
             do { (loss, weight) = try compute.train(batch) } catch { failure = error }
           }
@@ -301,8 +299,7 @@ public final class Trainer {
           feeder.window.take(batchSize, into: out)
           out.pendingWindow = feeder.window
           if out.pendingHandles.count == 0 {
-            feeder.window.release(out)
-            out.pendingWindow = nil
+            out.releasePending()
             work.free.push(out)
             break
           }
@@ -310,9 +307,7 @@ public final class Trainer {
         if batchInEpoch < state.batchInEpoch {
           // Resuming: this batch was trained before the checkpoint.
           batchInEpoch += 1
-          out.pendingHandles.count = 0
-          out.pendingWindow?.release(out)
-          out.pendingWindow = nil
+          out.releasePending()
           work.free.push(out)
           continue
         }
