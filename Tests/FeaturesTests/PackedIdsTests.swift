@@ -54,6 +54,35 @@ final class PackedIdsTests: XCTestCase {
     XCTAssertEqual(Array(packed.labels), [1, 0, 1, 0])
   }
 
+  /// Many records, so the transpose runs over several blocks of records and a partial one:
+  /// random lengths (often 0 or 1, sometimes 3), missing ids, and ids that take b's default.
+  func testRandomRecordsAcrossSeveralBlocksMatchOneFeaturePerColumn() throws {
+    var rng = SplitMix64(seed: 7)
+    let buckets: [Int64] = [10, 5, 100]
+    var rows: [(packed: [String: Feature], unpacked: [String: Feature])] = []
+    for r in 0..<53 {
+      let ids = buckets.enumerated().map { c, n -> [Int64] in
+        let length = [0, 1, 1, 1, 3][Int(rng.next() % 5)]
+        return (0..<length).map { _ in
+          switch rng.next() % 8 {
+          case 0: return -1
+          case 1 where c == 1: return n + Int64(rng.next() % 3)  // b's default
+          default: return Int64(rng.next() % UInt64(n))
+          }
+        }
+      }
+      rows.append(record(label: Int64(r % 2), ids, n: Float(r)))
+    }
+    let packed = try transform(Self.packed, rows.map(\.packed))
+    let unpacked = try transform(Self.unpacked, rows.map(\.unpacked))
+    XCTAssertEqual(packed.count, 53)
+    XCTAssertGreaterThan(unpacked.sparse(1).ids.count, 20)
+    for slot in 0..<3 {
+      XCTAssertEqual(Array(packed.sparse(slot).offsets), Array(unpacked.sparse(slot).offsets), "slot \(slot)")
+      XCTAssertEqual(Array(packed.sparse(slot).ids), Array(unpacked.sparse(slot).ids), "slot \(slot)")
+    }
+  }
+
   func assertTransformError(_ records: [[String: Feature]], _ expected: String, file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertThrowsError(try transform(Self.packed, records), file: file, line: line) { error in
       XCTAssertTrue("\(error)".contains(expected), "\(error)", file: file, line: line)

@@ -253,27 +253,44 @@ extension Transformer {
             offsets[k] = batch.sparseOffsets[slot].base + batch.sparseOffsets[slot].count
             written[k] = batch.sparseIds[slot].count
           }
-          // Then record by record, reading both lists in order; each column's output is
-          // written in order too.
-          var p = starts[0]
-          for r in 0..<n {
-            for k in 0..<segments {
-              let end = p &+ Int(lens[r &* segments &+ k])
-              var w = written[k]
-              let o = out[k]
-              while p < end {
-                do throws(PlanFailure) {
-                  if let id = try packedPlans[k].identityId(ids.unsafelyUnwrapped[p], buckets: packedBuckets[k], row: r) {
-                    o[w] = id
-                    w &+= 1
+          // Then a transpose, in blocks of records that stay in L1 while each column's ids are
+          // copied out of them, so the reads stay in cache and every column's writes run in order.
+          let block = 16
+          try withUnsafeTemporaryAllocation(of: Int.self, capacity: block) { cursorBuffer in
+            let cursor = cursorBuffer.baseAddress!
+            var r0 = 0
+            while r0 < n {
+              let r1 = min(r0 &+ block, n)
+              for r in r0..<r1 { cursor[r &- r0] = starts[r] }
+              for k in 0..<segments {
+                var w = written[k]
+                let o = out[k], off = offsets[k], buckets = packedBuckets[k]
+                for r in r0..<r1 {
+                  var p = cursor[r &- r0]
+                  let end = p &+ Int(lens[r &* segments &+ k])
+                  while p < end {
+                    let v = ids.unsafelyUnwrapped[p]
+                    if v >= 0 && v < buckets {
+                      o[w] = v
+                      w &+= 1
+                    } else {
+                      do throws(PlanFailure) {
+                        if let id = try packedPlans[k].identityId(v, buckets: buckets, row: r) {
+                          o[w] = id
+                          w &+= 1
+                        }
+                      } catch {
+                        throw failure(r, k, feature: names.values, error.message)
+                      }
+                    }
+                    p &+= 1
                   }
-                } catch {
-                  throw failure(r, k, feature: names.values, error.message)
+                  cursor[r &- r0] = p
+                  off[r] = w
                 }
-                p &+= 1
+                written[k] = w
               }
-              written[k] = w
-              offsets[k][r] = w
+              r0 = r1
             }
           }
           for k in 0..<segments {
