@@ -219,6 +219,43 @@ final class ColumnarParserTests: XCTestCase {
     }
   }
 
+  /// Packed int64 lists with values of every varint length (1 to 10 bytes, negatives
+  /// included), in long and short lists, equal what was written; a varint cut off by the list's
+  /// end is an error.
+  func testPackedInt64ListsOfEveryVarintLengthDecodeExactly() throws {
+    var rng = SplitMix64(seed: 56)
+    // The top of each varint length: 7·n bits need n bytes; negatives take 10.
+    let classes: [Int64] = (1...9).map { Int64(bitPattern: 1 << UInt64(7 * $0 - 1)) } + [-1]
+    let spec = try ParseSpec([FeatureSpec("v", .int64)])
+    let batch = ParsedBatch(spec: spec)
+    var lists: [[Int64]] = []
+    for _ in 0..<300 {
+      lists.append((0..<Int.random(in: 0...40, using: &rng)).map { _ in
+        let top = classes.randomElement(using: &rng)!
+        return top < 0 ? -Int64.random(in: 1...1000, using: &rng) : Int64.random(in: (top >> 7)...top, using: &rng)
+      })
+    }
+    lists.append(Array(repeating: 5, count: 17))
+    lists.append([Int64.max, 0, Int64.min, 127, 128, 1 << 56 - 1, 1 << 56])
+    try ExampleParser(spec: spec).parse(lists.map { Example(["v": .int64List($0)]).serialized() }, into: batch)
+    for (r, list) in lists.enumerated() { XCTAssertEqual(Array(batch.column(0).int64Values[batch.column(0).row(r)]), list, "list \(r)") }
+    // A packed list of nine 0x80 bytes: no stop bit before the list ends.
+    let list: [UInt8] = [0x0A, 9] + [UInt8](repeating: 0x80, count: 9)
+    let feature: [UInt8] = [0x1A, UInt8(list.count)] + list
+    let entry: [UInt8] = [0x0A, 1, UInt8(ascii: "v"), 0x12, UInt8(feature.count)] + feature
+    let features: [UInt8] = [0x0A, UInt8(entry.count)] + entry
+    let cut: [UInt8] = [0x0A, UInt8(features.count)] + features
+    XCTAssertThrowsError(try ExampleParser(spec: spec).parse([cut], into: ParsedBatch(spec: spec))) { error in
+      XCTAssertTrue("\(error)".contains("truncated varint"), "\(error)")
+    }
+    // The same list ended by a stop byte is one value.
+    var whole = cut
+    whole[whole.count - 1] = 0x01
+    let one = ParsedBatch(spec: spec)
+    try ExampleParser(spec: spec).parse([whole], into: one)
+    XCTAssertEqual(Array(one.column(0).int64Values), [1 << 56])
+  }
+
   /// The property: for any legal encoding, the columnar parse equals a libprotobuf-c decode.
   func testColumnarParseAgreesWithLibprotobufCOnRandomExamples() throws {
     var rng = SplitMix64(seed: 20261122)
