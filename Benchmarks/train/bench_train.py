@@ -9,7 +9,9 @@ of features: 26 categorical fields with a min-count-2 vocabulary and the 13 coun
 Per run (interleaved, so both see the same machine state):
   * PyTorch (../shared/baselines/torch_ctr.py, 2 threads, batches gathered from in-memory
     tensors): LR with sparse AdaGrad 0.05 and FM k=16 with sparse AdaGrad 0.01 + embedding L2
-    1e-2, bucketized numerics, 3 epochs; steady = median of epochs 2..3 (its own report).
+    1e-2, bucketized numerics, 3 epochs; steady = median of epochs 2..3 (its own report). It
+    runs before and again after the run's CTRKit measures, and the run's reference is the mean
+    of the two, so a drift of the machine's speed during the run moves both sides alike.
   * CTRKit, Examples/criteo/lr-ftrl.yaml and fm.yaml (2 compute threads):
       - in memory: `train --in-memory --epochs 3`; steady = median of epochs 2..3, trained from
         the examples kept in memory (as PyTorch is measured);
@@ -166,7 +168,7 @@ def main():
     for run in range(1, ARGS.runs + 1):
         for model in ARGS.models.split(","):
             cfg = "lr-ftrl" if model == "lr" else "fm"
-            r = results.setdefault(model, {"torch": [], "memory": []} | {key: [] for key, *_ in END_TO_END})
+            r = results.setdefault(model, {"torch": [], "torch_after": [], "memory": []} | {key: [] for key, *_ in END_TO_END})
             log(f"== run {run}: {model}: PyTorch")
             r["torch"].append(torch_train(prep, model, run))
             log(f"== run {run}: {model}: CTRKit in memory (3 epochs)")
@@ -174,19 +176,22 @@ def main():
             for key, suffix, shards, name in END_TO_END:
                 log(f"== run {run}: {model}: {name}")
                 r[key].append(ctrkit_train(cfg + suffix + ".yaml", shards, shards + "-test", 1, False))
+            log(f"== run {run}: {model}: PyTorch again")
+            r["torch_after"].append(torch_train(prep, model, run))
             log(json.dumps({k: v[-1] for k, v in r.items()}))
     summary = {"load_average_end": os.getloadavg(), "runs": ARGS.runs, "rows": ARGS.rows, "models": {}}
     # The machine's speed drifts by tens of percent within minutes, so besides the ratio of the
-    # medians, each CTRKit measure is divided by the PyTorch run beside it (same run, minutes
-    # apart), and the median and minimum of those per-run ratios are reported too.
+    # medians, each CTRKit measure is divided by its run's PyTorch reference (the mean of the
+    # PyTorch runs just before and just after it), and the median and minimum of those per-run
+    # ratios are reported too.
     print(f"{'model':6} {'measure':44} {'ex/s (median)':>14} {'ratio':>7} {'per-run ratios (median / min)':>30} "
           f"{'AUC 1 ep':>9} {'peak RSS MiB':>13}")
     for model, r in results.items():
-        torch_steady = median([x["steady"] for x in r["torch"]])
+        torch_runs = [(a["steady"] + b["steady"]) / 2 for a, b in zip(r["torch"], r["torch_after"])]
+        torch_steady = median(torch_runs)
         mem_steady = median([median(x["epochs_ex_per_s"][1:]) for x in r["memory"]])
-        torch_runs = [x["steady"] for x in r["torch"]]
         rows = [
-            ("PyTorch, in memory (steady, epochs 2-3)", torch_steady, r["torch"], torch_runs),
+            ("PyTorch, in memory (steady, epochs 2-3)", torch_steady, r["torch"] + r["torch_after"], torch_runs),
             ("CTRKit, in memory (steady, epochs 2-3)", mem_steady, r["memory"],
              [median(x["epochs_ex_per_s"][1:]) for x in r["memory"]]),
         ]
@@ -204,6 +209,8 @@ def main():
             m[name] = {"ex_per_s": rate, "ratio_to_pytorch": ratio, "per_run_ratios": per_run,
                        "auc_1ep": auc, "peak_rss_mib": rss, "per_run": runs}
         summary["models"][model] = m
+        print(f"{model:6} PyTorch before / after each run: "
+              + ", ".join(f"{a['steady']:,.0f} / {b['steady']:,.0f}" for a, b in zip(r["torch"], r["torch_after"])))
     print(json.dumps(summary))
 
 
