@@ -264,24 +264,18 @@ extension Transformer {
               for r in r0..<r1 { cursor[r &- r0] = starts[r] }
               for k in 0..<segments {
                 var w = written[k]
-                let o = out[k], off = offsets[k], buckets = packedBuckets[k]
+                let o = out[k], off = offsets[k], buckets = packedBuckets[k], plan = packedPlans[k]
                 for r in r0..<r1 {
                   var p = cursor[r &- r0]
                   let end = p &+ Int(lens[r &* segments &+ k])
                   while p < end {
-                    let v = ids.unsafelyUnwrapped[p]
-                    if v >= 0 && v < buckets {
-                      o[w] = v
-                      w &+= 1
-                    } else {
-                      do throws(PlanFailure) {
-                        if let id = try packedPlans[k].identityId(v, buckets: buckets, row: r) {
-                          o[w] = id
-                          w &+= 1
-                        }
-                      } catch {
-                        throw failure(r, k, feature: names.values, error.message)
+                    do throws(PlanFailure) {
+                      if let id = try plan.identityId(ids.unsafelyUnwrapped[p], buckets: buckets, row: r) {
+                        o[w] = id
+                        w &+= 1
                       }
+                    } catch {
+                      throw failure(r, k, feature: names.values, error.message)
                     }
                     p &+= 1
                   }
