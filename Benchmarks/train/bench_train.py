@@ -154,10 +154,11 @@ def median(v):
 def main():
     global ARGS
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scratch", required=True)
-    ap.add_argument("--ctrkit", required=True)
-    ap.add_argument("--torch-python", required=True)
-    ap.add_argument("--shared", required=True)
+    # Required to run; --from-log needs none of them.
+    ap.add_argument("--scratch")
+    ap.add_argument("--ctrkit")
+    ap.add_argument("--torch-python")
+    ap.add_argument("--shared")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--rows", type=int, default=2_000_000)
     ap.add_argument("--test-rows", type=int, default=200_000)
@@ -168,6 +169,9 @@ def main():
     if ARGS.from_log:
         summarize(results_from_log(ARGS.from_log, ARGS.models.split(",")), ARGS.runs, ARGS.rows)
         return
+    missing = [f"--{a.replace('_', '-')}" for a in ("scratch", "ctrkit", "torch_python", "shared") if not getattr(ARGS, a)]
+    if missing:
+        ap.error("the following arguments are required: " + ", ".join(missing))
     prep = prepare()
     results = {}
     for run in range(1, ARGS.runs + 1):
@@ -189,7 +193,9 @@ def main():
 
 def results_from_log(path, models):
     """The per-run results of a finished run, from the JSON line it logs after each model of each
-    run (older logs have no "model" key; their lines follow the order of `models`)."""
+    run. Lines without a "model" key (the first run with PyTorch before and after, 9127b26)
+    follow the order of `models`; logs older than that have no PyTorch run after and cannot be
+    summarized this way."""
     results = {}
     lines = [l for l in open(path) if l.startswith("{") and '"load_average_end"' not in l]
     for i, line in enumerate(lines):
