@@ -239,18 +239,24 @@ final class ColumnarParserTests: XCTestCase {
     lists.append([Int64.max, 0, Int64.min, 127, 128, 1 << 56 - 1, 1 << 56])
     try ExampleParser(spec: spec).parse(lists.map { Example(["v": .int64List($0)]).serialized() }, into: batch)
     for (r, list) in lists.enumerated() { XCTAssertEqual(Array(batch.column(0).int64Values[batch.column(0).row(r)]), list, "list \(r)") }
+    /// An Example whose int64 feature "v" is one packed list of exactly these bytes.
+    func example(packed bytes: [UInt8]) -> [UInt8] {
+      var list = WireWriter(), feature = WireWriter(), entry = WireWriter(), features = WireWriter(), example = WireWriter()
+      list.lengthDelimited(1, bytes)
+      feature.lengthDelimited(3, list.bytes)
+      entry.lengthDelimited(1, Array("v".utf8))
+      entry.lengthDelimited(2, feature.bytes)
+      features.lengthDelimited(1, entry.bytes)
+      example.lengthDelimited(1, features.bytes)
+      return example.bytes
+    }
     // A packed list of nine 0x80 bytes: no stop bit before the list ends.
-    let list: [UInt8] = [0x0A, 9] + [UInt8](repeating: 0x80, count: 9)
-    let feature: [UInt8] = [0x1A, UInt8(list.count)] + list
-    let entry: [UInt8] = [0x0A, 1, UInt8(ascii: "v"), 0x12, UInt8(feature.count)] + feature
-    let features: [UInt8] = [0x0A, UInt8(entry.count)] + entry
-    let cut: [UInt8] = [0x0A, UInt8(features.count)] + features
+    let cut = example(packed: [UInt8](repeating: 0x80, count: 9))
     XCTAssertThrowsError(try ExampleParser(spec: spec).parse([cut], into: ParsedBatch(spec: spec))) { error in
       XCTAssertTrue("\(error)".contains("truncated varint"), "\(error)")
     }
     // The same list ended by a stop byte is one value.
-    var whole = cut
-    whole[whole.count - 1] = 0x01
+    let whole = example(packed: [UInt8](repeating: 0x80, count: 8) + [0x01])
     let one = ParsedBatch(spec: spec)
     try ExampleParser(spec: spec).parse([whole], into: one)
     XCTAssertEqual(Array(one.column(0).int64Values), [1 << 56])
