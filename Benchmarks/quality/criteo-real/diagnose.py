@@ -249,26 +249,43 @@ def cv(env, seeds, k=5):
 # Protocol B: selection by 5-fold CV on train instead of dev. Written AFTER protocol A's test
 # results were known (so not blind to them: its CTRKit LR grid reaches the stronger FTRL L2 that
 # the post-hoc look at test favoured; PyTorch's grid reaches emb-l2 1.0 as in protocol A).
-def grid_b(fw, model, lr_choice=None):
+# Round 2 applies protocol A's rule to round 1's selections: every axis on which a selected
+# setting lay at a grid edge is extended past that edge, for both frameworks (PyTorch: step size,
+# embedding L2, batch; CTRKit LR: α and l1, and its batch, which round 1 never varied; CTRKit FM:
+# the factor step and L2). Round 2's grids contain round 1's, so round 1's CV rows are reused.
+def grid_b(fw, model, lr_choice=None, rnd=1):
     import itertools as it
     if fw == "pytorch":
-        for lr, l2, batch in it.product([0.01, 0.03, 0.1], [0.01, 0.1, 0.3, 1.0], [32, 128]):
+        lrs, l2s, batches = ([0.01, 0.03, 0.1], [0.01, 0.1, 0.3, 1.0], [32, 128]) if rnd == 1 else \
+            ([0.003, 0.01, 0.03, 0.1], [0.001, 0.003, 0.01, 0.1, 0.3, 1.0], [16, 32, 128])
+        for lr, l2, batch in it.product(lrs, l2s, batches):
             if model == "fm" and lr == 0.1:
                 continue
             yield {"optim": "adagrad", "lr": lr, "emb_l2": l2, "batch": batch}
     elif model == "lr":
-        for a, l1, l2 in it.product([0.05, 0.1, 0.2], [0.0, 3.0], [0.0, 10.0, 30.0, 100.0]):
-            yield {"alpha": a, "l1": l1, "l2": l2, "batch": 1024}
+        alphas, l1s, batches = ([0.05, 0.1, 0.2], [0.0, 3.0], [1024]) if rnd == 1 else \
+            ([0.025, 0.05, 0.1, 0.2], [0.0, 3.0, 10.0], [256, 1024])
+        for a, l1, l2, batch in it.product(alphas, l1s, [0.0, 10.0, 30.0, 100.0], batches):
+            yield {"alpha": a, "l1": l1, "l2": l2, "batch": batch}
     else:
         lin = {k: lr_choice[k] for k in ("alpha", "l1", "l2")}
-        for flr, fl2, batch in it.product([0.003, 0.01, 0.03], [0.0, 0.1, 1.0], [32, 1024]):
+        flrs, fl2s = ([0.003, 0.01, 0.03], [0.0, 0.1, 1.0]) if rnd == 1 else ([0.001, 0.003, 0.01, 0.03], [0.0, 0.1, 1.0, 3.0, 10.0])
+        for flr, fl2, batch in it.product(flrs, fl2s, [32, 1024]):
             yield {**lin, "factor_lr": flr, "factor_l2": fl2, "batch": batch}
+
+
+def selected_name(variant, rnd):
+    return f"selected_cv_{variant}.json" if rnd == 1 else f"selected_cv_{variant}_r{rnd}.json"
+
+
+def final_name(variant, rnd):
+    return f"cvselect_final_{variant}.jsonl" if rnd == 1 else f"cvselect_final_{variant}_r{rnd}.jsonl"
 
 
 CV_EPOCHS = 12  # epochs scored on the held-out fold (every selected epoch count so far was <= 12)
 
 
-def cvselect(env, variant, frameworks, final, shard=(0, 1), seeds=(1, 2), k=5):
+def cvselect(env, variant, frameworks, final, shard=(0, 1), seeds=(1, 2), k=5, rnd=1):
     """Protocol B. variant "both" (the reported one): CTRKit with the reference's feature
     definitions, so both frameworks see the same features. PyTorch's CV rows do not depend on the
     variant and are shared (cvselect_pytorch.jsonl). `frameworks` lets two processes split the grid
@@ -296,7 +313,7 @@ def cvselect(env, variant, frameworks, final, shard=(0, 1), seeds=(1, 2), k=5):
     for fw, model in (("ctrkit", "lr"), ("ctrkit", "fm"), ("pytorch", "lr"), ("pytorch", "fm")):
         if fw not in frameworks:
             continue
-        grid = list(grid_b(fw, model, chosen.get("ctrkit/lr", {}).get("params")))
+        grid = list(grid_b(fw, model, chosen.get("ctrkit/lr", {}).get("params"), rnd))
         for gi, p in enumerate(grid):
             if gi % shard[1] != shard[0]:
                 continue  # another process's share of the grid
@@ -316,10 +333,10 @@ def cvselect(env, variant, frameworks, final, shard=(0, 1), seeds=(1, 2), k=5):
         print(f"cvselect {fw}/{model}: {chosen[f'{fw}/{model}']}", file=sys.stderr, flush=True)
     if not final:
         return
-    with open(os.path.join(env.out, f"selected_cv_{variant}.json"), "w") as f:
+    with open(os.path.join(env.out, selected_name(variant, rnd)), "w") as f:
         json.dump(chosen, f, indent=1, sort_keys=True)
     # the CV-selected settings, trained on all of train, scored on test and dev (10 seeds)
-    path = os.path.join(env.out, f"cvselect_final_{variant}.jsonl")
+    path = os.path.join(env.out, final_name(variant, rnd))
     done = {(r["framework"], r["model"], Q.key_of(r["params"]), r["epochs"], r["seed"]) for r in Q.load_jsonl(path)}
     s_ = env.args.scratch
     root = os.path.join(env.out, "feat_both") if variant == "both" else os.path.join(s_, "ctrkit")
@@ -432,12 +449,12 @@ def report(env):
                 m = lambda sp, k: statistics.mean(r[sp][k] for r in ys)
                 L.append(f"| {l1} | {l2} | {m('dev', 'auc'):.4f} | {m('dev', 'logloss'):.4f} | {m('test', 'auc'):.4f} "
                          f"| {m('test', 'logloss'):.4f} |")
-    sc = os.path.join(env.out, f"selected_cv_{env.args.variant}.json")
-    fr = Q.load_jsonl(os.path.join(env.out, f"cvselect_final_{env.args.variant}.jsonl"))
+    sc = os.path.join(env.out, selected_name(env.args.variant, env.args.round))
+    fr = Q.load_jsonl(os.path.join(env.out, final_name(env.args.variant, env.args.round)))
     if os.path.exists(sc) and fr:
         with open(sc) as f:
             chosen = json.load(f)
-        L.append(f"\n## Protocol B, CTRKit features '{env.args.variant}' (designed after protocol A's test results and the feature "
+        L.append(f"\n## Protocol B round {env.args.round}, CTRKit features '{env.args.variant}' (designed after protocol A's test results and the feature "
                  "diagnostics were known): settings and epochs chosen by 5-fold CV on train (2 seeds), then trained on all of "
                  "train, 10 seeds\n")
         L.append("| model | framework | grid points | CV-selected setting | CV AUC | test AUC | test logloss | dev AUC | dev logloss "
@@ -469,6 +486,8 @@ def main():
                     help="CTRKit's features in protocol B: both = the reference's feature definitions")
     ap.add_argument("--frameworks", default="ctrkit,pytorch", help="protocol B grid work for these frameworks only")
     ap.add_argument("--no-final", action="store_true", help="protocol B: stop after the CV grids")
+    ap.add_argument("--round", type=int, default=1, choices=[1, 2],
+                    help="protocol B grids: 2 extends every axis on which round 1's selection lay at an edge")
     ap.add_argument("--grid-shard", default="0/1", help="protocol B: run grid points i mod n only (K/N), to split the work")
     args = ap.parse_args()
     env = Env(args)
@@ -480,7 +499,7 @@ def main():
         curves(env, [1, 2, 3])
     if "cvselect" in args.parts:
         k, n = (int(x) for x in args.grid_shard.split("/"))
-        cvselect(env, args.variant, args.frameworks.split(","), not args.no_final and n == 1, (k, n))
+        cvselect(env, args.variant, args.frameworks.split(","), not args.no_final and n == 1, (k, n), rnd=args.round)
     if "report" in args.parts:
         report(env)
 
