@@ -99,7 +99,7 @@ public final class RecordPipeline<Output: AnyObject>: @unchecked Sendable {
     var finishedBytes: UInt64 = 0
     defer {
       results.lock()
-      finalSequence = seq
+      finalSequence = min(finalSequence ?? seq, seq)  // an error seen by `next()` may have ended the stream earlier
       results.broadcast()
       results.unlock()
       for _ in 0..<workerCount { work.push(nil) }
@@ -177,6 +177,7 @@ public final class RecordPipeline<Output: AnyObject>: @unchecked Sendable {
     results.lock()
     defer { results.unlock() }
     while true {
+      if let finalSequence, nextSequence >= finalSequence { return nil }
       if let r = ready.removeValue(forKey: nextSequence) {
         nextSequence += 1
         switch r {
@@ -188,7 +189,6 @@ public final class RecordPipeline<Output: AnyObject>: @unchecked Sendable {
           throw error
         }
       }
-      if let finalSequence, nextSequence >= finalSequence { return nil }
       if cancelled.isSet { return nil }
       results.wait()
     }

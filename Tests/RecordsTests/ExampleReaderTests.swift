@@ -51,6 +51,28 @@ final class ExampleReaderTests: XCTestCase {
     }
     XCTAssertEqual(ids, (0..<Int64(ids.count)).map { $0 })
     XCTAssertGreaterThan(ids.count, 100)
+    XCTAssertNil(try reader.next(), "nothing is handed out after the error")
+  }
+
+  /// A record that fails to parse (its CRC is good) stops the stream for good: the framer goes on
+  /// to the end of the file, but nothing after the error is handed out.
+  func testNothingIsHandedOutAfterAParseError() throws {
+    let dir = ScratchDirectory()
+    let path = dir.file("parse-error.tfrecord")
+    let w = try TFRecordWriter(path: path)
+    for i in 0..<400 {
+      try w.write(i == 130 ? [0x0A, 0x05, 0x01] : Example(["id": .int64List([Int64(i)])]).serialized())
+    }
+    try w.close()
+    let spec = try ParseSpec([.scalar("id", .int64)])
+    let reader = ExampleReader(paths: [path], spec: spec, batchSize: 16, threads: 2)
+    var ids: [Int64] = []
+    XCTAssertThrowsError(try { while let b = try reader.next() { ids += b.column(0).int64Values } }()) { error in
+      XCTAssertEqual((error as? RecordsError)?.record, 130)
+    }
+    XCTAssertEqual(ids, (0..<128).map { Int64($0) }, "the batches before the bad record's batch")
+    Thread.sleep(forTimeInterval: 0.05)  // let the framer finish the file
+    XCTAssertNil(try reader.next(), "nothing is handed out after the error")
   }
 
   func testSkipCorruptContinuesAndReports() throws {
