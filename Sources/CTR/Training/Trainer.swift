@@ -129,6 +129,9 @@ public final class Trainer {
 
   /// Runs the whole training: epochs, evaluations, early stopping, checkpoints, event files.
   public func run() throws -> TrainResult {
+    // Each compute worker runs whole batches on its own core; an OpenBLAS pool inside their
+    // dense layers would put two threads on every core.
+    BLAS.setThreads(1)
     let dir = options.outputDirectory
     var state = TrainingState()
     let checkpoint = ModelStore.checkpointPath(dir)
