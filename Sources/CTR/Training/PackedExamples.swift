@@ -96,8 +96,6 @@ final class ExampleSegment: @unchecked Sendable {
   private(set) var handles = LargeBuffer<UnsafePointer<UInt32>>()
   /// The segment's index in its shuffle window (which keeps the segment's counters).
   let number: Int32
-  /// Kept after the epoch (the in-memory dataset), so never recycled.
-  var retained = false
 
   init(number: Int32) { self.number = number }
 
@@ -267,7 +265,6 @@ final class ShuffleWindow: @unchecked Sendable {
       return s
     }
     let s = ExampleSegment(number: Int32(all.count))
-    s.retained = retain
     all.append(s)
     untaken.append(0)
     pendingBatches.append(0)
