@@ -167,7 +167,8 @@ def main():
                     help="summarize a finished run from its log (the per-run JSON lines) instead of running")
     ARGS = ap.parse_args()
     if ARGS.from_log:
-        summarize(results_from_log(ARGS.from_log, ARGS.models.split(",")), ARGS.runs, ARGS.rows)
+        results, load_end = results_from_log(ARGS.from_log, ARGS.models.split(","))
+        summarize(results, ARGS.runs, ARGS.rows, load_end)
         return
     missing = [f"--{a.replace('_', '-')}" for a in ("scratch", "ctrkit", "torch_python", "shared") if not getattr(ARGS, a)]
     if missing:
@@ -195,19 +196,29 @@ def results_from_log(path, models):
     """The per-run results of a finished run, from the JSON line it logs after each model of each
     run. Lines without a "model" key (the first run with PyTorch before and after, 9127b26)
     follow the order of `models`; logs older than that have no PyTorch run after and cannot be
-    summarized this way."""
-    results = {}
-    lines = [l for l in open(path) if l.startswith("{") and '"load_average_end"' not in l]
+    summarized this way. Also returns the load average the run logged at its end (None if the
+    log stops before its summary)."""
+    results, load_end = {}, None
+    lines = []
+    for line in open(path):
+        if line.startswith("{"):
+            if '"load_average_end"' in line:
+                load_end = json.loads(line)["load_average_end"]
+            else:
+                lines.append(line)
     for i, line in enumerate(lines):
         d = json.loads(line)
         model = d.pop("model", models[i % len(models)])
         for k, v in d.items():
             results.setdefault(model, {}).setdefault(k, []).append(v)
-    return results
+    return results, load_end
 
 
-def summarize(results, runs, rows):
-    summary = {"load_average_end": os.getloadavg(), "runs": runs, "rows": rows, "models": {}}
+def summarize(results, runs, rows, load_end=None):
+    """Prints the table and the JSON summary; `load_end` is the run's own (from its log), else
+    the load average now, at the end of a run just made."""
+    summary = {"load_average_end": load_end if load_end is not None else os.getloadavg(), "runs": runs, "rows": rows,
+               "models": {}}
     # The machine's speed drifts by tens of percent within minutes, so besides the ratio of the
     # medians, each CTRKit measure is divided by its run's PyTorch reference (the mean of the
     # PyTorch runs just before and just after it), and the median and minimum of those per-run
