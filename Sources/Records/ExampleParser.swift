@@ -86,6 +86,12 @@ final class KeyTable {
   }
 }
 
+/// `end - start` without the overflow check (both point into one buffer).
+@inline(__always)
+func bytesBetween(_ start: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>) -> Int {
+  Int(bitPattern: end) &- Int(bitPattern: start)
+}
+
 @inline(__always)
 func memcmpEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ n: Int) -> Bool {
   var i = 0
@@ -102,6 +108,24 @@ struct ColumnInfo {
   var kindTag: UInt8
   /// The fixed value count, or -1 for var-len.
   var fixed: Int
+  /// The first bytes of this column's map entry as every serializer writes it, little-endian:
+  /// `0A klen key 12` (key tag, key length, key, value tag), under `headMask`. One 8-byte
+  /// compare then confirms a predicted column, its key length and the value's tag. A key too
+  /// long to fit (more than 5 bytes) has mask 0: no head, the name is compared in full.
+  var head: UInt64 = 0
+  var headMask: UInt64 = 0
+
+  init(kindTag: UInt8, fixed: Int, name: String) {
+    self.kindTag = kindTag
+    self.fixed = fixed
+    let key = Array(name.utf8)
+    if key.count <= 5 {
+      let bytes: [UInt8] = [0x0A, UInt8(key.count)] + key + [0x12]
+      head = 0
+      for (i, b) in bytes.enumerated() { head |= UInt64(b) << UInt64(8 * i) }
+      headMask = bytes.count == 8 ? ~0 : (1 << UInt64(8 * bytes.count)) - 1
+    }
+  }
 }
 
 /// Parses serialized `tf.Example`s straight into columns (like `tf.io.parse_example`) without
@@ -112,10 +136,13 @@ struct ColumnInfo {
 public final class ExampleParser: @unchecked Sendable {
   public let spec: ParseSpec
   let keys: KeyTable
+  /// Per column; `info[-1]` is a sentinel with no head, for "no predicted column" (-1).
   private let info: UnsafeMutablePointer<ColumnInfo>
   private let columnCount: Int
-  /// Per column: `stamp << 8 | kind` when the record has the feature (kind is the field number
-  /// in effect, 0 = unset); an older stamp means the record has not mentioned it.
+  /// Per column whose entry took the general path: `stamp << 8 | kind` when the record has the
+  /// feature (kind is the field number in effect, 0 = unset); an older stamp means the record
+  /// has not mentioned it. The canonical path sets only the column's `touched` bit (the cheaper
+  /// mark for the common case), and the general path clears that bit when it takes a column over.
   private let state: UnsafeMutablePointer<UInt64>
   @exclusivity(unchecked) private var stamp: UInt64 = 0
   /// successor[c + 1]: the column whose entry followed column c's last time (successor[0]: the
@@ -130,7 +157,8 @@ public final class ExampleParser: @unchecked Sendable {
   /// `present.count` are brought up to date only when a parse call returns (`syncRowCounts`), so
   /// closing a record costs nothing per column that the record had.
   @exclusivity(unchecked) private var row = 0
-  /// Bit c: column c was filled by the canonical entry path in this record, with its row closed.
+  /// Bit c: column c was filled by the canonical entry path in this record, with its row closed
+  /// (its `state` is then stale).
   private let touched: UnsafeMutablePointer<UInt64>
   private let touchedWords: Int
   /// Whether this record took any other path for a spec column (a repeated key, another kind,
@@ -145,7 +173,8 @@ public final class ExampleParser: @unchecked Sendable {
     keys = KeyTable(spec.features.map(\.name))
     columnCount = spec.features.count
     let n = max(spec.features.count, 1)
-    info = .allocate(capacity: n)
+    info = .allocate(capacity: n + 1) + 1
+    (info - 1).initialize(to: ColumnInfo(kindTag: 0, fixed: -1, name: "a name too long for a head"))
     successor = .allocate(capacity: n + 1)
     successor.initialize(repeating: -1, count: n + 1)
     alternateSuccessor = .allocate(capacity: n + 1)
@@ -158,7 +187,7 @@ public final class ExampleParser: @unchecked Sendable {
     for (i, f) in spec.features.enumerated() {
       var fixed = -1
       if case .fixed(let k) = f.shape { fixed = k }
-      (info + i).initialize(to: ColumnInfo(kindTag: Self.fieldNumber(f.kind), fixed: fixed))
+      (info + i).initialize(to: ColumnInfo(kindTag: Self.fieldNumber(f.kind), fixed: fixed, name: f.name))
       if fixed > 0, let d = f.defaultValue {
         var bits: [UInt64] = []
         switch d {
@@ -177,7 +206,7 @@ public final class ExampleParser: @unchecked Sendable {
 
   deinit {
     state.deallocate()
-    info.deallocate()
+    (info - 1).deallocate()
     successor.deallocate()
     alternateSuccessor.deallocate()
     touched.deallocate()
@@ -358,9 +387,77 @@ public final class ExampleParser: @unchecked Sendable {
         let entryLen = try length(&q, end, origin)
         let entryEnd = q + entryLen
         p = entryEnd
-        if try !parseCanonicalEntry(q, entryEnd, origin, cols) {
-          try parseEntry(q, entryEnd, origin, cols)
+        // The canonical entry: the layout every serializer writes for short features,
+        // `0A klen key 12 flen kind-tag llen list`, all lengths one byte. Anything else breaks out
+        // (having consumed nothing) to the general path. Written out here rather than as a
+        // method, which the compiler would not inline: the call cost a tenth of an entry's
+        // instructions.
+        canonical: do {
+          let c: Int, v: Ptr
+          let guess = Int(successor[previousColumn &+ 1])
+          // (A guess of -1 meets the sentinel's mask of 0.)
+          if entryLen >= 8 && info[guess].headMask != 0
+            && (UInt64(littleEndian: UnsafeRawPointer(q).loadUnaligned(as: UInt64.self)) ^ info[guess].head) & info[guess].headMask == 0 {
+            // The predicted column's head matched: key, key length and value tag at once.
+            // After the key: `12 flen kind-tag llen`, so flen = rest - 2 and llen = rest - 4.
+            let keyLen = Int(q[1])
+            v = q + (2 &+ keyLen)
+            let rest = entryLen &- keyLen &- 2
+            guard rest >= 4 && Int(v[1]) == rest &- 2 && Int(v[3]) == rest &- 4 else { break canonical }
+            previousColumn = guess
+            c = guess
+          } else {
+            guard entryLen >= 6 && q.pointee == 0x0A else { break canonical }
+            let keyLen = Int(q[1])
+            guard keyLen &+ 6 <= entryLen else { break canonical }  // also rules out multi-byte key lengths
+            v = q + (2 &+ keyLen)
+            let rest = entryLen &- keyLen &- 2
+            guard v.pointee == 0x12 && Int(v[1]) == rest &- 2 && Int(v[3]) == rest &- 4 else { break canonical }
+            c = column(named: q + 2, keyLen, limit: entryEnd)
+          }
+          if c < 0 {
+            try parseFeature(v + 2, entryEnd, origin, column: -1, cols)
+            continue
+          }
+          let want = info[c].kindTag
+          guard v[2] == want &<< 3 | 2 else {
+            beginEntry(c, cols)
+            try parseFeature(v + 2, entryEnd, origin, column: c, cols)
+            continue
+          }
+          let col = cols + c
+          let start = col.pointee.rows.base[row]
+          let word = touched + (c &>> 6)
+          let bit: UInt64 = 1 &<< UInt64(c & 63)
+          // Seen before in this record (by this path, or by the general one, which makes the
+          // record irregular): the last entry wins.
+          if word.pointee & bit != 0 || (irregular && state[c] >> 8 == stamp) {
+            col.pointee.truncate(tag: want, to: start)
+            irregular = true
+          }
+          let list = v + 4
+          let count: Int
+          switch want {
+          case 1:
+            try appendBytesList(list, entryEnd, origin, col)
+            count = col.pointee.bytesStarts.count &- 1
+          case 3:
+            try appendInt64List(list, entryEnd, origin, col)
+            count = col.pointee.int64s.count
+          default:
+            try appendList(want, list, entryEnd, origin, col)
+            count = col.pointee.floats.count
+          }
+          // Close the column's row now, while it is in cache; a wrong fixed count is left for
+          // finishRecord to report, since a later entry with the same key may still replace it.
+          let fixed = info[c].fixed
+          if fixed >= 0 && count &- start != fixed { irregular = true }
+          col.pointee.rows.base[row &+ 1] = count
+          col.pointee.present.base[row] = 1
+          word.pointee |= bit
+          continue
         }
+        try parseEntry(q, entryEnd, origin, cols)
         continue
       }
       let tag = try varint(&p, end, origin)
@@ -371,65 +468,19 @@ public final class ExampleParser: @unchecked Sendable {
     }
   }
 
-  /// The layout every serializer writes for short features:
-  /// `0A klen key 12 flen kind-tag llen list`, all lengths one byte. Returns false (having
-  /// consumed nothing) for anything else, which the general path then handles.
-  @inline(__always)
-  private func parseCanonicalEntry(_ q: Ptr, _ entryEnd: Ptr, _ origin: Ptr, _ cols: UnsafeMutablePointer<ColumnStorage>) throws(ParseFailure) -> Bool {
-    let entryLen = entryEnd - q
-    guard entryLen >= 6 && q.pointee == 0x0A else { return false }
-    let keyLen = Int(q[1])
-    guard keyLen &+ 6 <= entryLen else { return false }  // also rules out multi-byte key lengths
-    let v = q + 2 + keyLen
-    guard v.pointee == 0x12 && Int(v[1]) == entryEnd - v - 2 && Int(v[3]) == entryEnd - v - 4 else { return false }
-    let c = column(named: q + 2, keyLen, limit: entryEnd)
-    if c < 0 {
-      try parseFeature(v + 2, entryEnd, origin, column: -1, cols)
-      return true
-    }
-    let want = info[c].kindTag
-    guard v[2] == want &<< 3 | 2 else {
-      beginEntry(c, cols)
-      try parseFeature(v + 2, entryEnd, origin, column: c, cols)
-      return true
-    }
-    let col = cols + c
-    let start = col.pointee.rows.base[row]
-    if state[c] >> 8 == stamp {
-      // The key appeared before in this record: the last entry wins.
-      col.pointee.truncate(tag: want, to: start)
-      irregular = true
-    }
-    state[c] = stamp &<< 8 | UInt64(want)
-    let list = v + 4
-    switch want {
-    case 1: try appendBytesList(list, entryEnd, origin, col)
-    case 3: try appendInt64List(list, entryEnd, origin, col)
-    default: try appendList(want, list, entryEnd, origin, col)
-    }
-    // Close the column's row now, while it is in cache; a wrong fixed count is left for
-    // finishRecord to report, since a later entry with the same key may still replace it.
-    let count = col.pointee.valueCount(tag: want)
-    let fixed = info[c].fixed
-    if fixed >= 0 && count &- start != fixed { irregular = true }
-    col.pointee.rows.base[row &+ 1] = count
-    col.pointee.present.base[row] = 1
-    touched[c &>> 6] |= 1 &<< UInt64(c & 63)
-    return true
-  }
-
   /// A BytesList body; values of up to 127 bytes are copied without a call.
   @inline(__always)
   private func appendBytesList(_ start: Ptr, _ end: Ptr, _ origin: Ptr, _ col: UnsafeMutablePointer<ColumnStorage>) throws(ParseFailure) {
     var p = start
     while p < end {
-      if p.pointee == 0x0A && end - p >= 2 && p[1] < 0x80 && Int(p[1]) <= end - p - 2 {
+      let left = bytesBetween(p, end)
+      if p.pointee == 0x0A && left >= 2 && p[1] < 0x80 && Int(p[1]) <= left &- 2 {
         let n = Int(p[1])
         let src = p + 2
         p = src + n
         col.pointee.bytes.reserve(n &+ 8)
         let dst = UnsafeMutableRawPointer(col.pointee.bytes.base + col.pointee.bytes.count)
-        if n <= 8 && end - src >= 8 {
+        if n <= 8 && left &- 2 >= 8 {
           // One unaligned 8-byte move; the extra bytes land in reserved, unused capacity.
           dst.storeBytes(of: UnsafeRawPointer(src).loadUnaligned(as: UInt64.self), as: UInt64.self)
         } else {
@@ -558,9 +609,12 @@ public final class ExampleParser: @unchecked Sendable {
   @inline(__always)
   private func beginEntry(_ c: Int, _ cols: UnsafeMutablePointer<ColumnStorage>) {
     irregular = true
-    if state[c] >> 8 == stamp {
+    let word = touched + (c &>> 6)
+    let bit: UInt64 = 1 &<< UInt64(c & 63)
+    if state[c] >> 8 == stamp || word.pointee & bit != 0 {
       let col = cols + c
       col.pointee.truncate(tag: info[c].kindTag, to: col.pointee.rows.base[row])
+      word.pointee &= ~bit  // from here on `state` describes the column
     }
     state[c] = stamp &<< 8
   }
@@ -726,7 +780,8 @@ public final class ExampleParser: @unchecked Sendable {
     for c in 0..<columnCount {
       let col = cols + c
       let want = info[c].kindTag
-      let st = state[c]
+      // A column closed by the canonical path (its last entry) has its touched bit, not a state.
+      let st = touched[c &>> 6] & 1 &<< UInt64(c & 63) != 0 ? current &<< 8 | UInt64(want) : state[c]
       if st == current &<< 8 | UInt64(want) {
         let count = col.pointee.valueCount(tag: want)
         let fixed = info[c].fixed

@@ -24,14 +24,15 @@ public struct GrowableBuffer<T: BitwiseCopyable> {
 
   @inlinable @inline(__always)
   public mutating func reserve(_ extra: Int) {
-    if count + extra > capacity { grow(to: count + extra) }
+    // Wrapping arithmetic: counts are bounded by memory, and the overflow checks cost in hot loops.
+    if count &+ extra > capacity { grow(to: count &+ extra) }
   }
 
   @inlinable @inline(__always)
   public mutating func append(_ v: T) {
-    if count == capacity { grow(to: count + 1) }
+    if count == capacity { grow(to: count &+ 1) }
     base[count] = v
-    count += 1
+    count &+= 1
   }
 
   @inlinable

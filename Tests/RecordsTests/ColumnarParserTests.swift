@@ -262,6 +262,95 @@ final class ColumnarParserTests: XCTestCase {
     XCTAssertEqual(Array(one.column(0).int64Values), [1 << 56])
   }
 
+  /// A key repeated within one record, its entries taking the canonical layout and the general
+  /// one in every order: the last entry wins, as in a libprotobuf-c decode. The parser marks the
+  /// two paths differently (a bit per column, and a stamped state), so each handover is checked,
+  /// in a record that also has other features before and after.
+  func testARepeatedKeyKeepsTheLastEntryAcrossBothEntryLayouts() throws {
+    /// A map entry for "k": canonical (key, then a one-chunk packed list) or general (value
+    /// first, then key, with the values unpacked).
+    func entry(_ key: String, _ values: [Int64], canonical: Bool) -> [UInt8] {
+      var list = WireWriter(), feature = WireWriter(), e = WireWriter()
+      if canonical {
+        var packed = WireWriter()
+        for v in values { packed.varint(UInt64(bitPattern: v)) }
+        list.lengthDelimited(1, packed.bytes)
+      } else {
+        for v in values { list.tag(1, 0); list.varint(UInt64(bitPattern: v)) }
+      }
+      feature.lengthDelimited(3, list.bytes)
+      if canonical {
+        e.lengthDelimited(1, Array(key.utf8)); e.lengthDelimited(2, feature.bytes)
+      } else {
+        e.lengthDelimited(2, feature.bytes); e.lengthDelimited(1, Array(key.utf8))
+      }
+      var w = WireWriter()
+      w.lengthDelimited(1, e.bytes)
+      return w.bytes
+    }
+    /// An entry for "k" whose feature is a float list (another kind than the spec's).
+    func floatEntry() -> [UInt8] {
+      var list = WireWriter(), feature = WireWriter(), e = WireWriter(), w = WireWriter()
+      list.lengthDelimited(1, [0, 0, 0x80, 0x3F])
+      feature.lengthDelimited(2, list.bytes)
+      e.lengthDelimited(1, Array("k".utf8)); e.lengthDelimited(2, feature.bytes)
+      w.lengthDelimited(1, e.bytes)
+      return w.bytes
+    }
+    func record(_ entries: [[UInt8]]) -> [UInt8] {
+      var example = WireWriter()
+      example.lengthDelimited(1, entries.flatMap { $0 })
+      return example.bytes
+    }
+    let spec = try ParseSpec([FeatureSpec("a", .int64), FeatureSpec("k", .int64), FeatureSpec("z", .int64)])
+    let a = entry("a", [1], canonical: true), z = entry("z", [9, 8], canonical: true)
+    var payloads: [[UInt8]] = []
+    for first in [true, false] {
+      for second in [true, false] {
+        payloads.append(record([a, entry("k", [5, 6], canonical: first), z, entry("k", [7], canonical: second)]))
+        payloads.append(record([entry("k", [5], canonical: first), entry("k", [300, 2], canonical: second), a]))
+      }
+    }
+    // Three entries, and a kind switch that a later int64 entry undoes.
+    payloads.append(record([entry("k", [1], canonical: true), entry("k", [2], canonical: false), entry("k", [3], canonical: true), z]))
+    payloads.append(record([a, entry("k", [4], canonical: true), floatEntry(), entry("k", [6], canonical: true)]))
+    // The same parser across records, so predictions from earlier records are in play.
+    let batch = ParsedBatch(spec: spec)
+    try ExampleParser(spec: spec).parse(payloads + payloads.reversed(), into: batch)
+    for (r, payload) in (payloads + payloads.reversed()).enumerated() {
+      let full = try Example(serialized: payload)
+      for (c, f) in spec.features.enumerated() {
+        let expected = full.features?[f.name] ?? .unset
+        XCTAssertEqual(batch.column(c).present[r], expected == .unset ? 0 : 1, "record \(r) \(f.name)")
+        if expected != .unset { XCTAssertEqual(batch.column(c).feature(row: r), expected, "record \(r) \(f.name)") }
+      }
+    }
+    XCTAssertEqual(Array(batch.column(1).int64Values[batch.column(1).row(0)]), [7], "the last entry wins")
+    // A float entry last: the record's "k" is a float list, which the int64 spec rejects.
+    XCTAssertThrowsError(try ExampleParser(spec: spec).parse([record([entry("k", [4], canonical: true), floatEntry()])],
+                                                             into: ParsedBatch(spec: spec))) { error in
+      XCTAssertTrue("\(error)".contains("float_list"), "\(error)")
+    }
+  }
+
+  /// A malformed entry whose first bytes are zeros must not pass for a predicted column whose
+  /// name is too long for the parser's one-word entry-head compare: it is an error, as in a full
+  /// decode.
+  func testAMalformedEntryIsNotTakenForAPredictedColumnWithALongName() throws {
+    let long = "a feature name longer than one word"
+    let spec = try ParseSpec([FeatureSpec(long, .int64)])
+    let good = Example([long: .int64List([3])]).serialized()
+    // An entry body of 0x00 (field 0: invalid) followed by bytes laid out like a canonical value.
+    var bad = WireWriter(), features = WireWriter()
+    features.lengthDelimited(1, [0x00, 0x00, 0x12, 0x04, 0x1A, 0x02, 0x0A, 0x00])
+    bad.lengthDelimited(1, features.bytes)
+    XCTAssertThrowsError(try Example(serialized: bad.bytes), "libprotobuf-c rejects it too")
+    let parser = ExampleParser(spec: spec)
+    XCTAssertThrowsError(try parser.parse([good, bad.bytes], into: ParsedBatch(spec: spec))) { error in
+      XCTAssertEqual((error as? RecordsError)?.record, 1, "\(error)")
+    }
+  }
+
   /// The property: for any legal encoding, the columnar parse equals a libprotobuf-c decode.
   func testColumnarParseAgreesWithLibprotobufCOnRandomExamples() throws {
     var rng = SplitMix64(seed: 20261122)
