@@ -51,6 +51,11 @@ public final class EmbeddingTable: @unchecked Sendable {
   private let direct: UnsafeMutablePointer<Int32>?
   /// Ids below this use `direct`.
   public let directLimit: Int64
+
+  /// The direct map (row + 1 by id, 0 = no row yet) for ids in 0..<directLimit, or nil: for
+  /// loops over many ids, which keep it in a register instead of reloading it from the table
+  /// at every id. Rows are created through `lookupRow`, which keeps it up to date.
+  public var directRows: UnsafePointer<Int32>? { direct.map { UnsafePointer($0) } }
   private var ids: UnsafeMutablePointer<Int64>
   private var idsCapacity: Int
   // applySparse scratch, reused across calls so a steady-state update allocates nothing.

@@ -138,9 +138,14 @@ final class ExampleSegment: @unchecked Sendable {
     let start = words.count
     words.extend(by: total)
     let base = words.base!
-    // Header and dense part of every example, and where each one's occurrences go.
-    var cursor = [Int](repeating: 0, count: n)
-    var valueCursor = [Int](repeating: 0, count: n)
+    // Header and dense part of every example, and where each one's occurrences go (raw
+    // memory: the occurrence loop below writes them once per id).
+    let cursor = UnsafeMutablePointer<Int>.allocate(capacity: max(n, 1))
+    let valueCursor = UnsafeMutablePointer<Int>.allocate(capacity: max(n, 1))
+    defer {
+      cursor.deallocate()
+      valueCursor.deallocate()
+    }
     var at = start
     for r in 0..<n {
       let h = base + at
@@ -170,11 +175,16 @@ final class ExampleSegment: @unchecked Sendable {
       let factor = f.factorTable.map { model.tables[$0].table }
       let weighted = f.weighted
       let lockstep = layout.lockstep[fi]
+      let storesValues = layout.storesValues
+      let direct = linear.directRows, directLimit = linear.directLimit
       @inline(__always)
       func put(_ r: Int, _ id: Int64, _ value: Float) {
         let e = base + cursor[r]
         e[0] = UInt32(fi)
-        let row = linear.lookupRow(id)
+        // The direct map first (one load), else the table's lookup, which creates new rows.
+        var row = -1
+        if let direct, id >= 0 && id < directLimit { row = Int(direct[Int(id)]) &- 1 }
+        if row < 0 { row = linear.lookupRow(id) }
         e[1] = UInt32(row)
         // Creates the factor row too; in lockstep it must be the same row.
         let factorRow = factor.map { $0.lookupRow(id) } ?? -1
@@ -182,10 +192,10 @@ final class ExampleSegment: @unchecked Sendable {
           precondition(factorRow == row, "\(f.name): linear row \(row) and factor row \(factorRow) of id \(id) differ")
         }
         if W == 3 { e[2] = factorRow >= 0 ? UInt32(factorRow) : UInt32.max }
-        cursor[r] += W
-        if layout.storesValues {
+        cursor[r] &+= W
+        if storesValues {
           base[valueCursor[r]] = (weighted ? value : 1).bitPattern
-          valueCursor[r] += 1
+          valueCursor[r] &+= 1
         }
       }
       switch f.source {
@@ -194,16 +204,40 @@ final class ExampleSegment: @unchecked Sendable {
         let ids = s.ids.baseAddress, weights = s.weights.baseAddress, offs = s.offsets
         let total = offs[n]
         let ahead = 16
-        for i in 0..<min(ahead, total) {
-          linear.prefetchLookup(ids![i])
-          if !lockstep { factor?.prefetchLookup(ids![i]) }
+        @inline(__always)
+        func prefetch(_ id: Int64) {
+          if let direct, id >= 0 && id < directLimit { ctr_prefetch(direct + Int(id)) } else { linear.prefetchLookup(id) }
+          if !lockstep { factor?.prefetchLookup(id) }
+        }
+        for i in 0..<min(ahead, total) { prefetch(ids![i]) }
+        let factorDirect = factor?.directRows
+        if let direct, let ids, W == 2, !storesValues, factor == nil || (lockstep && factorDirect != nil) {
+          // The common case (one row per id, no values, no separate factor row), with its
+          // conditions settled once: the general loop re-tests each of them at every id.
+          // A known id costs one load per table; a lockstep field's factor row must be the
+          // same row, and any other case (a new id, an id outside the map) takes `put`.
+          for r in 0..<n {
+            for i in offs[r]..<offs[r + 1] {
+              if i &+ ahead < total { prefetch(ids[i &+ ahead]) }
+              let id = ids[i]
+              if id >= 0 && id < directLimit {
+                let row = direct[Int(id)] &- 1
+                if row >= 0 && (factorDirect == nil || factorDirect.unsafelyUnwrapped[Int(id)] &- 1 == row) {
+                  let e = base + cursor[r]
+                  e[0] = UInt32(fi)
+                  e[1] = UInt32(bitPattern: row)
+                  cursor[r] &+= 2
+                  continue
+                }
+              }
+              put(r, id, 1)
+            }
+          }
+          continue
         }
         for r in 0..<n {
           for i in offs[r]..<offs[r + 1] {
-            if i + ahead < total {
-              linear.prefetchLookup(ids![i + ahead])
-              if !lockstep { factor?.prefetchLookup(ids![i + ahead]) }
-            }
+            if i &+ ahead < total { prefetch(ids![i &+ ahead]) }
             put(r, ids![i], weighted ? weights![i] : 1)
           }
         }
