@@ -447,6 +447,8 @@ final class Gatherer {
   private let linTableOf: UnsafeMutablePointer<Int32>
   private let facTableOf: UnsafeMutablePointer<Int32>
   private let lockstepOf: UnsafeMutablePointer<Bool>
+  /// Per field: occurrences per example (the largest batch average so far, rounded up), to size
+  /// the outputs of the next batch.
   private let maxPerExample: UnsafeMutablePointer<Int>
   private let fieldCapacity: UnsafeMutablePointer<Int>
   private let uniqueCapacity: UnsafeMutablePointer<Int>
@@ -536,6 +538,8 @@ final class Gatherer {
     let stamp = stamps.nextStamp()
     // Outputs start at the size the last batches needed and grow on demand (rarely).
     for fi in 0..<F {
+      // The largest occurrences per example seen so far (a batch's total over its size,
+      // rounded up: an estimate, which growth on demand backs).
       let guess = n * max(maxPerExample[fi], 1)
       b.linearPositions[fi].count = 0
       b.factorPositions[fi].count = 0
@@ -559,6 +563,10 @@ final class Gatherer {
     b.gatheredWeights.count = 0; b.gatheredWeights.reserve(n)
     b.gatheredHandles.count = 0; b.gatheredHandles.reserve(n)
     b.gatheredDense.count = 0; b.gatheredDense.reserve(n * width)
+    // No values and no separate factor rows (logistic regression, FM with a factor table per
+    // field): the occurrence loop then skips its tests for those, which were a fifth of its
+    // instructions (a flag set once is cheaper than loading two optionals per occurrence).
+    let simple = W == 2 && !L.storesValues && (0..<F).allSatisfy { facTableOf[$0] < 0 || lockstepOf[$0] }
     let labelsOut = b.gatheredLabels.base, weightsOut = b.gatheredWeights.base
     let handlesOut = b.gatheredHandles.base, denseOut = b.gatheredDense.base
 
@@ -645,7 +653,7 @@ final class Gatherer {
         (denseOut + r * width).update(from: dense, count: width)
       }
       for j in 0..<k {
-        let entry = entries + j * W
+        let entry = entries + j &* W
         let fi = Int(entry[0])
         let c = Int(counts[fi])
         if c == fieldCapacity[fi] { reserveField(fi, 2 * c + 16, b) }
@@ -655,20 +663,16 @@ final class Gatherer {
           facOut[fi].unsafelyUnwrapped[c] = u
         } else {
           linOut[fi][c] = position(Int(linTableOf[fi]), Int(entry[1]))
-          if let fo = facOut[fi] { fo[c] = position(Int(facTableOf[fi]), Int(entry[2])) }
+          if !simple, let fo = facOut[fi] { fo[c] = position(Int(facTableOf[fi]), Int(entry[2])) }
         }
-        if let vo = valOut[fi] { vo[c] = Float(bitPattern: values[j]) }
-        counts[fi] = Int32(c + 1)
+        if !simple, let vo = valOut[fi] { vo[c] = Float(bitPattern: values[j]) }
+        counts[fi] = Int32(truncatingIfNeeded: c &+ 1)
       }
-      for fi in 0..<F {
-        let c = counts[fi]
-        let inExample = Int(c - startsOut[fi][r])
-        if inExample > maxPerExample[fi] { maxPerExample[fi] = inExample }
-        startsOut[fi][r + 1] = c
-      }
+      for fi in 0..<F { startsOut[fi][r &+ 1] = counts[fi] }
     }
     for fi in 0..<F {
       let c = Int(counts[fi])
+      if n > 0 { maxPerExample[fi] = max(maxPerExample[fi], (c + n - 1) / n) }
       b.linearPositions[fi].count = c
       if facOut[fi] != nil { b.factorPositions[fi].count = c }
       if valOut[fi] != nil { b.values[fi].count = c }
