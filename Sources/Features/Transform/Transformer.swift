@@ -598,15 +598,28 @@ final class ColumnPlan: @unchecked Sendable {
     if column.type == .identity, weights == nil, col.kind == .int64 {
       // Ids that are already ids (shards written by `convert --transform`): one pass over the
       // values with `identityId`, the general loop's rules with the in-range case first.
+      // Room is reserved up front (at most one id per value), so the loop writes through raw
+      // pointers with its counts in registers; through the buffers' append it cost 37
+      // instructions per id.
       let n = column.numBuckets ?? 0
       let values = col.int64Values.baseAddress, rows = col.rowOffsets.baseAddress!
       outIds.reserve(rows[parsed.count] - rows[0])
       offsets.reserve(parsed.count)
+      let idsOut = outIds.base, offsetsOut = offsets.base
+      var k = outIds.count, m = offsets.count
+      defer {
+        outIds.count = k
+        offsets.count = m
+      }
       for r in 0..<parsed.count {
-        for i in rows[r]..<rows[r + 1] {
-          if let id = try identityId(values.unsafelyUnwrapped[i], buckets: n, row: r) { outIds.append(id) }
+        for i in rows[r]..<rows[r &+ 1] {
+          if let id = try identityId(values.unsafelyUnwrapped[i], buckets: n, row: r) {
+            idsOut[k] = id
+            k &+= 1
+          }
         }
-        offsets.append(outIds.count)
+        offsetsOut[m] = k
+        m &+= 1
       }
       return
     }
