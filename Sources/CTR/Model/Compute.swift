@@ -114,13 +114,16 @@ final class ComputeWorker: @unchecked Sendable {
       let x = b.dense + r * width
       for j in 0..<width { z += dv[j] * x[j] }
     }
+    // `while` loops: a `lo..<hi` range checks lo <= hi and each step for overflow, which for
+    // one id per field (most CTR fields) cost more than the id itself.
     for fi in 0..<fieldCount {
       let v = views[fi]
-      let lo = Int(v.starts[r]), hi = Int(v.starts[r + 1])
+      var i = Int(v.starts[r])
+      let hi = Int(v.starts[r &+ 1])
       if let vals = v.values {
-        for i in lo..<hi { z += v.linearRows[Int(v.linearPositions[i])].pointee * vals[i] }
+        while i < hi { z += v.linearRows[Int(v.linearPositions[i])].pointee * vals[i]; i &+= 1 }
       } else {
-        for i in lo..<hi { z += v.linearRows[Int(v.linearPositions[i])].pointee }
+        while i < hi { z += v.linearRows[Int(v.linearPositions[i])].pointee; i &+= 1 }
       }
     }
     if k > 0 { z += factorTerm(b, r, V.self) }
@@ -279,11 +282,12 @@ final class ComputeWorker: @unchecked Sendable {
     // Linear weights of the ids.
     for fi in 0..<fieldCount {
       let v = views[fi]
-      let lo = Int(v.starts[r]), hi = Int(v.starts[r + 1])
+      var i = Int(v.starts[r])
+      let hi = Int(v.starts[r &+ 1])
       if let vals = v.values {
-        for i in lo..<hi { v.linearGradient[Int(v.linearPositions[i])] += g * vals[i] }
+        while i < hi { v.linearGradient[Int(v.linearPositions[i])] += g * vals[i]; i &+= 1 }
       } else {
-        for i in lo..<hi { v.linearGradient[Int(v.linearPositions[i])] += g }
+        while i < hi { v.linearGradient[Int(v.linearPositions[i])] += g; i &+= 1 }
       }
     }
     if k == 0 { return }
