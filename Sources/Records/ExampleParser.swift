@@ -407,9 +407,10 @@ public final class ExampleParser: @unchecked Sendable {
             previousColumn = guess
             c = guess
           } else {
-            guard entryLen >= 6 && q.pointee == 0x0A else { break canonical }
+            // A key length of one byte (below 0x80): a longer varint is the general path's.
+            guard entryLen >= 6 && q.pointee == 0x0A && q[1] < 0x80 else { break canonical }
             let keyLen = Int(q[1])
-            guard keyLen &+ 6 <= entryLen else { break canonical }  // also rules out multi-byte key lengths
+            guard keyLen &+ 6 <= entryLen else { break canonical }
             v = q + (2 &+ keyLen)
             let rest = entryLen &- keyLen &- 2
             guard v.pointee == 0x12 && Int(v[1]) == rest &- 2 && Int(v[3]) == rest &- 4 else { break canonical }

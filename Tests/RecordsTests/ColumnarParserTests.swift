@@ -333,6 +333,24 @@ final class ColumnarParserTests: XCTestCase {
     }
   }
 
+  /// A feature name of 128 bytes or more has a two-byte key length, which is not the canonical
+  /// layout's one byte: such entries parse through the general path, to the same columns as a
+  /// full decode (133 bytes: its length varint is 0x85 0x01, whose first byte read alone is 133).
+  func testFeatureNamesWithMultiByteLengthsParse() throws {
+    let long = String(repeating: "k", count: 132) + "\u{12}"
+    let spec = try ParseSpec([FeatureSpec(long, .int64), FeatureSpec("s", .bytes)])
+    let records = (0..<3).map { i in
+      Example([long: .int64List([Int64(i), 300]), "s": .bytesList([Array("v\(i)".utf8)])]).serialized()
+    }
+    let batch = ParsedBatch(spec: spec)
+    try ExampleParser(spec: spec).parse(records, into: batch)
+    for (r, payload) in records.enumerated() {
+      let full = try Example(serialized: payload)
+      XCTAssertEqual(batch.column(0).feature(row: r), full.features![long]!, "record \(r)")
+      XCTAssertEqual(batch.column(1).feature(row: r), full.features!["s"]!, "record \(r)")
+    }
+  }
+
   /// A malformed entry whose first bytes are zeros must not pass for a predicted column whose
   /// name is too long for the parser's one-word entry-head compare: it is an error, as in a full
   /// decode.
