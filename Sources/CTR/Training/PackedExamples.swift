@@ -127,7 +127,7 @@ final class ExampleSegment: @unchecked Sendable {
       switch f.source {
       case .sparse(let slot):
         let offs = fb.sparse(slot).offsets
-        for r in 0..<n { occurrences[r] += offs[r + 1] - offs[r] }
+        for r in 0..<n { occurrences[r] &+= offs[r &+ 1] &- offs[r] }
       case .sequence(let slot):
         let lengths = fb.sequence(slot).lengths
         for r in 0..<n { occurrences[r] += Int(lengths[r]) }
@@ -216,10 +216,14 @@ final class ExampleSegment: @unchecked Sendable {
           // conditions settled once: the general loop re-tests each of them at every id.
           // A known id costs one load per table; a lockstep field's factor row must be the
           // same row, and any other case (a new id, an id outside the map) takes `put`.
+          // (`while` loops: a range's checks cost as much as an id here.)
+          var i = offs[0]
           for r in 0..<n {
-            for i in offs[r]..<offs[r + 1] {
+            let end = offs[r &+ 1]
+            while i < end {
               if i &+ ahead < total { prefetch(ids[i &+ ahead]) }
               let id = ids[i]
+              i &+= 1
               if id >= 0 && id < directLimit {
                 let row = direct[Int(id)] &- 1
                 if row >= 0 && (factorDirect == nil || factorDirect.unsafelyUnwrapped[Int(id)] &- 1 == row) {
