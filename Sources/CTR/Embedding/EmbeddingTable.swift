@@ -46,16 +46,13 @@ public final class EmbeddingTable: @unchecked Sendable {
   private var chunkCount = 0
   private var rowCapacity = 0
   private var index: IdIndex
-  /// For ids in 0..<directLimit, row index + 1 by id (0 = no row yet): bounded ids (vocabularies,
-  /// hash buckets) then cost one load instead of a hash probe. Other ids use `index`.
-  private let direct: UnsafeMutablePointer<Int32>?
-  /// Ids below this use `direct`.
-  public let directLimit: Int64
-
-  /// The direct map (row + 1 by id, 0 = no row yet) for ids in 0..<directLimit, or nil: for
-  /// loops over many ids, which keep it in a register instead of reloading it from the table
-  /// at every id. Rows are created through `lookupRow`, which keeps it up to date.
-  public var directRows: UnsafePointer<Int32>? { direct.map { UnsafePointer($0) } }
+  /// Rows of the ids in 0..<directLimit by direct indexing: bounded ids (vocabularies, hash
+  /// buckets) then cost one load instead of a hash probe. Other ids use `index`. Loops over
+  /// many ids take a copy, which stays in registers where the table's field would be reloaded
+  /// at every id; rows are created through `lookupRow`, which keeps the map up to date.
+  public let directMap: DirectRowMap
+  /// Ids below this use `directMap`.
+  public var directLimit: Int64 { directMap.limit }
   private var ids: UnsafeMutablePointer<Int64>
   private var idsCapacity: Int
   // applySparse scratch, reused across calls so a steady-state update allocates nothing.
@@ -88,14 +85,7 @@ public final class EmbeddingTable: @unchecked Sendable {
     chunks = .allocate(capacity: EmbeddingTable.maxChunks)
     chunks.initialize(repeating: nil, count: EmbeddingTable.maxChunks)
     index = IdIndex(minimumCapacity: expectedRows)
-    directLimit = Swift.max(0, directIdLimit)
-    if directLimit > 0 {
-      let d = UnsafeMutablePointer<Int32>.allocate(capacity: Int(directLimit))
-      d.initialize(repeating: 0, count: Int(directLimit))
-      direct = d
-    } else {
-      direct = nil
-    }
+    directMap = DirectRowMap(limit: directIdLimit)
     idsCapacity = Swift.max(expectedRows, 64)
     ids = .allocate(capacity: idsCapacity)
     scratchUniqueRows = .allocate(capacity: 1)
@@ -108,7 +98,7 @@ public final class EmbeddingTable: @unchecked Sendable {
     for c in 0..<chunkCount { chunks[c].map { UnsafeMutableRawPointer($0).deallocate() } }
     chunks.deallocate()
     index.deallocate()
-    direct?.deallocate()
+    directMap.deallocate()
     ids.deallocate()
     scratchUniqueRows.deallocate()
     scratchGradients.deallocate()
@@ -162,14 +152,13 @@ public final class EmbeddingTable: @unchecked Sendable {
   /// overlapping the misses beats stalling on each.
   @inline(__always)
   public func prefetchLookup(_ id: Int64) {
-    if let direct, id >= 0 && id < directLimit { ctr_prefetch(direct + Int(id)) } else { index.prefetch(id) }
+    if directMap.covers(id) { directMap.prefetch(id) } else { index.prefetch(id) }
   }
 
   /// Row index of `id`, or -1.
   @inline(__always)
   public func findRow(_ id: Int64) -> Int {
-    if let direct, id >= 0 && id < directLimit { return Int(direct[Int(id)]) &- 1 }
-    return index.find(id)
+    return directMap.covers(id) ? directMap.row(id) : index.find(id)
   }
 
   /// The weights of `id`'s row, or nil if the id was never seen; never modifies the table
@@ -227,7 +216,7 @@ public final class EmbeddingTable: @unchecked Sendable {
       optimizer.initializeState(p + dimension, weights: p, dimension: dimension)
     }
     ids[r] = id
-    if let direct, id >= 0 && id < directLimit { direct[Int(id)] = Int32(truncatingIfNeeded: r &+ 1) } else { index.insert(id, row: r) }
+    if directMap.covers(id) { directMap.setRow(r, of: id) } else { index.insert(id, row: r) }
     rowCount = r &+ 1
     if BLAS.isAllZero(count: dimension, x: p) { zeroedRows &+= 1 }
     return r
@@ -348,4 +337,40 @@ struct SlabLocator: @unchecked Sendable {
     let start = 1 << (EmbeddingTable.firstChunkShift + c - 1)
     return chunks[c].unsafelyUnwrapped + (index - start) * rowStride
   }
+}
+
+/// A table's direct map: row index + 1 by id for ids in 0..<limit (0 = no row yet), or none
+/// (limit 0). A value, so a loop can hold it in registers; the table owns the memory.
+public struct DirectRowMap: @unchecked Sendable {
+  private let slots: UnsafeMutablePointer<Int32>?
+  /// Ids below this (and not negative) are in the map.
+  public let limit: Int64
+
+  init(limit: Int64) {
+    self.limit = Swift.max(0, limit)
+    if self.limit > 0 {
+      let d = UnsafeMutablePointer<Int32>.allocate(capacity: Int(self.limit))
+      d.initialize(repeating: 0, count: Int(self.limit))
+      slots = d
+    } else {
+      slots = nil
+    }
+  }
+
+  func deallocate() { slots?.deallocate() }
+
+  /// Whether the map holds `id`'s row (present or not yet created).
+  @inline(__always)
+  public func covers(_ id: Int64) -> Bool { id >= 0 && id < limit }
+
+  /// The row of a covered id, or -1 when it has none yet.
+  @inline(__always)
+  public func row(_ id: Int64) -> Int { Int(slots.unsafelyUnwrapped[Int(id)]) &- 1 }
+
+  /// Starts loading a covered id's slot.
+  @inline(__always)
+  public func prefetch(_ id: Int64) { ctr_prefetch(slots.unsafelyUnwrapped + Int(id)) }
+
+  @inline(__always)
+  func setRow(_ r: Int, of id: Int64) { slots.unsafelyUnwrapped[Int(id)] = Int32(truncatingIfNeeded: r &+ 1) }
 }

@@ -176,14 +176,13 @@ final class ExampleSegment: @unchecked Sendable {
       let weighted = f.weighted
       let lockstep = layout.lockstep[fi]
       let storesValues = layout.storesValues
-      let direct = linear.directRows, directLimit = linear.directLimit
+      let direct = linear.directMap
       @inline(__always)
       func put(_ r: Int, _ id: Int64, _ value: Float) {
         let e = base + cursor[r]
         e[0] = UInt32(fi)
         // The direct map first (one load), else the table's lookup, which creates new rows.
-        var row = -1
-        if let direct, id >= 0 && id < directLimit { row = Int(direct[Int(id)]) &- 1 }
+        var row = direct.covers(id) ? direct.row(id) : -1
         if row < 0 { row = linear.lookupRow(id) }
         e[1] = UInt32(row)
         // Creates the factor row too; in lockstep it must be the same row.
@@ -206,12 +205,12 @@ final class ExampleSegment: @unchecked Sendable {
         let ahead = 16
         @inline(__always)
         func prefetch(_ id: Int64) {
-          if let direct, id >= 0 && id < directLimit { ctr_prefetch(direct + Int(id)) } else { linear.prefetchLookup(id) }
+          if direct.covers(id) { direct.prefetch(id) } else { linear.prefetchLookup(id) }
           if !lockstep { factor?.prefetchLookup(id) }
         }
         for i in 0..<min(ahead, total) { prefetch(ids![i]) }
-        let factorDirect = factor?.directRows
-        if let direct, let ids, W == 2, !storesValues, factor == nil || (lockstep && factorDirect != nil) {
+        let factorDirect = factor?.directMap
+        if direct.limit > 0, let ids, W == 2, !storesValues, factor == nil || (lockstep && factorDirect != nil) {
           // The common case (one row per id, no values, no separate factor row), with its
           // conditions settled once: the general loop re-tests each of them at every id.
           // A known id costs one load per table; a lockstep field's factor row must be the
@@ -224,12 +223,13 @@ final class ExampleSegment: @unchecked Sendable {
               if i &+ ahead < total { prefetch(ids[i &+ ahead]) }
               let id = ids[i]
               i &+= 1
-              if id >= 0 && id < directLimit {
-                let row = direct[Int(id)] &- 1
-                if row >= 0 && (factorDirect == nil || factorDirect.unsafelyUnwrapped[Int(id)] &- 1 == row) {
+              if direct.covers(id) {
+                let row = direct.row(id)
+                // (The factor map is checked on its own bounds: it need not cover what the linear one does.)
+                if row >= 0 && (factorDirect == nil || (factorDirect.unsafelyUnwrapped.covers(id) && factorDirect.unsafelyUnwrapped.row(id) == row)) {
                   let e = base + cursor[r]
                   e[0] = UInt32(fi)
-                  e[1] = UInt32(bitPattern: row)
+                  e[1] = UInt32(truncatingIfNeeded: row)
                   cursor[r] &+= 2
                   continue
                 }
