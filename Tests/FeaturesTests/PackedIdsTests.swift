@@ -38,7 +38,7 @@ final class PackedIdsTests: XCTestCase {
       record(label: 1, [[3], [7, 1], [50]]),      // 7 is outside b's [0, 5): b's default 4
       record(label: 0, [[-1], [], [99, 0, 12]]),  // -1 is missing
       record(label: 1, [[], [], []], n: 2),
-      record(label: 0, [[9, 9], [4], [-1, 98]]),
+      record(label: 0, [[9, 9], [5], [-1, 98]]),  // 5 is just outside b's range: its default 4
     ]
     let packed = try transform(Self.packed, rows.map(\.packed))
     let unpacked = try transform(Self.unpacked, rows.map(\.unpacked))

@@ -29,13 +29,14 @@ final class TransformerTests: XCTestCase {
     let config = try loadConfig("""
       label: y
       columns:
-        - {name: u, type: identity, num_buckets: 10, default_value: 0}
+        - {name: u, type: identity, num_buckets: 10, default_value: 5}
         - {name: v, type: identity, num_buckets: 10}
       """)
-    let rows: [[Int64]] = [[3], [-1], [12], [9, -1, 4, 10], []]
+    // Single ids at both ends of the range and just past it: the one-id fast path's bounds.
+    let rows: [[Int64]] = [[3], [-1], [12], [9, -1, 4, 10], [], [0], [9], [10]]
     let examples = rows.map { Example(["y": .int64List([0]), "u": .int64List($0), "v": .int64List([1])]) }
     let (_, batch) = try transformExamples(config, examples)
-    XCTAssertEqual((0..<batch.count).map { ids(batch, "u", $0) }, [[3], [], [0], [9, 4, 0], []])
+    XCTAssertEqual((0..<batch.count).map { ids(batch, "u", $0) }, [[3], [], [5], [9, 4, 5], [], [0], [9], [5]])
     XCTAssertEqual((0..<batch.count).map { ids(batch, "v", $0) }, Array(repeating: [1], count: rows.count))
 
     let bad = [Example(["y": .int64List([0]), "u": .int64List([1]), "v": .int64List([2])]),

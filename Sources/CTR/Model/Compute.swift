@@ -43,6 +43,9 @@ final class ComputeWorker: @unchecked Sendable {
   /// Field indices of the FM fields, in order.
   private let factorFields: UnsafeMutablePointer<Int>
   private let factorFieldCount: Int
+  /// Per example of the batch: the logit's bias, dense and linear terms, then d loss / d logit.
+  private var logitScratch = GrowableBuffer<Float>(capacity: 1024)
+  private var gradientScratch = GrowableBuffer<Float>(capacity: 1024)
   private let fieldCount: Int
   private let k: Int
   private let width: Int
@@ -75,6 +78,8 @@ final class ComputeWorker: @unchecked Sendable {
     inverseNorms.deallocate()
     views.deallocate()
     factorFields.deallocate()
+    logitScratch.deallocate()
+    gradientScratch.deallocate()
   }
 
   @inline(__always)
@@ -105,29 +110,84 @@ final class ComputeWorker: @unchecked Sendable {
     }
   }
 
-  /// The logit of example r; for FM it leaves e_f, 1/norm and Σ e_f in scratch for `backward`.
-  @inline(__always)
-  private func forward<V: SIMDLanes>(_ b: ResolvedBatch, _ r: Int, _: V.Type) -> Float {
+  /// The bias, dense and linear terms of every example's logit, into z[0..<n], field by field.
+  /// A field's pointers are then loaded once per batch instead of once per example, which for
+  /// one id per field (most CTR fields) cost more than the id itself. Each example's terms are
+  /// still added in the order bias, dense inputs, fields in order, so every sum is unchanged.
+  private func linearLogits(_ b: ResolvedBatch, _ z: UnsafeMutablePointer<Float>) {
+    let n = b.count
     let dv = model.dense.values.data
-    var z = dv[width]
+    let bias = dv[width]
     if width > 0 {
-      let x = b.dense + r * width
-      for j in 0..<width { z += dv[j] * x[j] }
+      for r in 0..<n {
+        let x = b.dense + r * width
+        var s = bias
+        for j in 0..<width { s += dv[j] * x[j] }
+        z[r] = s
+      }
+    } else {
+      z.update(repeating: bias, count: n)
     }
-    // `while` loops: a `lo..<hi` range checks lo <= hi and each step for overflow, which for
-    // one id per field (most CTR fields) cost more than the id itself.
+    // `while` loops: a `lo..<hi` range checks lo <= hi and each step for overflow. One id
+    // (the common case) is tested for first: the general loop's set-up costs more than the id.
     for fi in 0..<fieldCount {
       let v = views[fi]
-      var i = Int(v.starts[r])
-      let hi = Int(v.starts[r &+ 1])
+      let starts = v.starts, positions = v.linearPositions, rows = v.linearRows
+      var i = Int(starts[0]), r = 0
       if let vals = v.values {
-        while i < hi { z += v.linearRows[Int(v.linearPositions[i])].pointee * vals[i]; i &+= 1 }
+        while r < n {
+          let hi = Int(starts[r &+ 1])
+          var s = z[r]
+          while i < hi { s += rows[Int(positions[i])].pointee * vals[i]; i &+= 1 }
+          z[r] = s
+          r &+= 1
+        }
       } else {
-        while i < hi { z += v.linearRows[Int(v.linearPositions[i])].pointee; i &+= 1 }
+        while r < n {
+          let hi = Int(starts[r &+ 1])
+          if hi == i &+ 1 {
+            z[r] += rows[Int(positions[i])].pointee
+          } else {
+            var s = z[r]
+            while i < hi { s += rows[Int(positions[i])].pointee; i &+= 1 }
+            z[r] = s
+          }
+          i = hi
+          r &+= 1
+        }
       }
     }
-    if k > 0 { z += factorTerm(b, r, V.self) }
-    return z
+  }
+
+  /// Adds each example's gradient g[r] (times the id's weight) to its ids' linear rows, field by
+  /// field (see `linearLogits`). An example with g = 0 adds zeros, which change no sum.
+  private func linearBackward(_ b: ResolvedBatch, _ g: UnsafePointer<Float>) {
+    let n = b.count
+    for fi in 0..<fieldCount {
+      let v = views[fi]
+      let starts = v.starts, positions = v.linearPositions, grad = v.linearGradient
+      var i = Int(starts[0]), r = 0
+      if let vals = v.values {
+        while r < n {
+          let hi = Int(starts[r &+ 1])
+          let gr = g[r]
+          while i < hi { grad[Int(positions[i])] += gr * vals[i]; i &+= 1 }
+          r &+= 1
+        }
+      } else {
+        while r < n {
+          let hi = Int(starts[r &+ 1])
+          let gr = g[r]
+          if hi == i &+ 1 {
+            grad[Int(positions[i])] += gr
+          } else {
+            while i < hi { grad[Int(positions[i])] += gr; i &+= 1 }
+          }
+          i = hi
+          r &+= 1
+        }
+      }
+    }
   }
 
   /// ½ Σ_j ((Σ_f e_f)_j² − Σ_f (e_f)_j²), the O(k·n) form of FM's pairwise term.
@@ -218,7 +278,8 @@ final class ComputeWorker: @unchecked Sendable {
   }
 
   private func predictAll<V: SIMDLanes>(_ b: ResolvedBatch, _ logits: UnsafeMutablePointer<Float>, _: V.Type) {
-    for r in 0..<b.count { logits[r] = forward(b, r, V.self) }
+    linearLogits(b, logits)
+    if k > 0 { for r in 0..<b.count { logits[r] += factorTerm(b, r, V.self) } }
   }
 
   /// One training step on the batch: returns the weighted loss sum and the weight sum.
@@ -252,9 +313,17 @@ final class ComputeWorker: @unchecked Sendable {
   }
 
   private func backwardAll<V: SIMDLanes>(_ b: ResolvedBatch, _ weightSum: Float, _: V.Type) throws -> (loss: Double, weight: Double) {
+    let n = b.count
+    logitScratch.count = 0
+    logitScratch.reserve(n)
+    gradientScratch.count = 0
+    gradientScratch.reserve(n)
+    let zs = logitScratch.base, gs = gradientScratch.base
+    linearLogits(b, zs)
     var lossSum: Double = 0
-    for r in 0..<b.count {
-      let z = forward(b, r, V.self)
+    for r in 0..<n {
+      // FM's term last, as `predict` adds it; it leaves e_f, 1/norm and Σ e_f for `backward`.
+      let z = k > 0 ? zs[r] + factorTerm(b, r, V.self) : zs[r]
       let y = b.labels[r], w = b.weights[r]
       let loss = Self.softplus(z) - y * z
       if !loss.isFinite {
@@ -266,29 +335,22 @@ final class ComputeWorker: @unchecked Sendable {
       // semantics of McMahan et al., whose α, β and λ are set at per-example scale whatever the
       // batch size); the dense block gets the batch mean, like any mini-batch optimizer.
       let g = (Self.sigmoid(z) - y) * w
+      gs[r] = g
       if g == 0 { continue }
       backward(b, r, g: g, gd: g / weightSum, V.self)
     }
+    linearBackward(b, gs)
     return (lossSum, Double(weightSum))
   }
 
+  /// Example r's gradient into the bias, the dense weights and (FM) its factor rows; the
+  /// linear rows get theirs for the whole batch in `linearBackward`.
   @inline(__always)
   private func backward<V: SIMDLanes>(_ b: ResolvedBatch, _ r: Int, g: Float, gd: Float, _: V.Type) {
     denseGrad[width] += gd
     if width > 0 {
       let x = b.dense + r * width
       for j in 0..<width { denseGrad[j] += gd * x[j] }
-    }
-    // Linear weights of the ids.
-    for fi in 0..<fieldCount {
-      let v = views[fi]
-      var i = Int(v.starts[r])
-      let hi = Int(v.starts[r &+ 1])
-      if let vals = v.values {
-        while i < hi { v.linearGradient[Int(v.linearPositions[i])] += g * vals[i]; i &+= 1 }
-      } else {
-        while i < hi { v.linearGradient[Int(v.linearPositions[i])] += g; i &+= 1 }
-      }
     }
     if k == 0 { return }
     // FM: ∂ŷ/∂e_f = S − e_f, scattered to the field's rows through the combiner.

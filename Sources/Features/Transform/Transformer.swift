@@ -264,13 +264,21 @@ extension Transformer {
               for r in r0..<r1 { cursor[r &- r0] = starts[r] }
               for k in 0..<segments {
                 var w = written[k]
-                let o = out[k], off = offsets[k], buckets = packedBuckets[k], plan = packedPlans[k]
-                for r in r0..<r1 {
+                let o = out[k], off = offsets[k], buckets = packedBuckets[k]
+                // `while` loops, and one in-range id (the common case) before anything else:
+                // a range's checks, and the plan's reference count, cost more than the id.
+                var r = r0
+                while r < r1 {
                   var p = cursor[r &- r0]
                   let end = p &+ Int(lens[r &* segments &+ k])
+                  if end == p &+ 1, case let v = ids.unsafelyUnwrapped[p], v >= 0 && v < buckets {
+                    o[w] = v
+                    w &+= 1
+                    p = end
+                  }
                   while p < end {
                     do throws(PlanFailure) {
-                      if let id = try plan.identityId(ids.unsafelyUnwrapped[p], buckets: buckets, row: r) {
+                      if let id = try packedPlans[k].identityId(ids.unsafelyUnwrapped[p], buckets: buckets, row: r) {
                         o[w] = id
                         w &+= 1
                       }
@@ -281,6 +289,7 @@ extension Transformer {
                   }
                   cursor[r &- r0] = p
                   off[r] = w
+                  r &+= 1
                 }
                 written[k] = w
               }
@@ -611,15 +620,32 @@ final class ColumnPlan: @unchecked Sendable {
         outIds.count = k
         offsets.count = m
       }
-      for r in 0..<parsed.count {
-        for i in rows[r]..<rows[r &+ 1] {
-          if let id = try identityId(values.unsafelyUnwrapped[i], buckets: n, row: r) {
+      // `while` loops, and an in-range id written before anything else is tested: a range's
+      // checks and the optional result cost more than the id.
+      var i = rows[0], r = 0
+      let count = parsed.count
+      while r < count {
+        let hi = rows[r &+ 1]
+        if hi == i &+ 1, case let v = values.unsafelyUnwrapped[i], v >= 0 && v < n {
+          // One in-range id (every row, on transformed shards).
+          idsOut[k] = v
+          k &+= 1
+          i = hi
+        }
+        while i < hi {
+          let v = values.unsafelyUnwrapped[i]
+          i &+= 1
+          if v >= 0 && v < n {
+            idsOut[k] = v
+            k &+= 1
+          } else if let id = try identityId(v, buckets: n, row: r) {
             idsOut[k] = id
             k &+= 1
           }
         }
         offsetsOut[m] = k
         m &+= 1
+        r &+= 1
       }
       return
     }
