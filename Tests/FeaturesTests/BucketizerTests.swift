@@ -1,6 +1,7 @@
 import Features
 import Foundation
 import Records
+import TestSupport
 import XCTest
 
 /// bucketized_column / the Bucketize kernel against TensorFlow.
@@ -103,6 +104,29 @@ final class BucketizerTests: XCTestCase {
     XCTAssertEqual(tiny.bucket(0 as Double), 1)
     XCTAssertEqual(tiny.bucket(0 as Int64), 1)
     XCTAssertEqual(tiny.boundaries, [Float.leastNonzeroMagnitude, 1], "the boundaries are kept as given")
+  }
+
+  /// The branch-free search against its definition (how many boundaries the input is not below),
+  /// for every list length from 1 to 40: inputs on, between and around the boundaries, ±inf, NaN.
+  func testTheSearchCountsTheBoundariesAtOrBelowTheInputForEveryListLength() throws {
+    var rng = SplitMix64(seed: 11)
+    for count in 1...40 {
+      var values = Set<Float>()
+      while values.count < count { values.insert(Float(Int(rng.next() % 2001) - 1000) / 8) }
+      let boundaries = values.sorted()
+      let bucketizer = try Bucketizer(boundaries: boundaries)
+      var inputs: [Float] = [-.infinity, .infinity, .nan, -1e30, 1e30]
+      for b in boundaries { inputs += [b, b.nextDown, b.nextUp] }
+      for _ in 0..<50 { inputs.append(Float(Int(rng.next() % 2201) - 1100) / 8) }
+      for x in inputs {
+        let expected = boundaries.filter { !(x < $0) }.count
+        XCTAssertEqual(bucketizer.bucket(x), expected, "\(count) boundaries, input \(x)")
+        XCTAssertEqual(bucketizer.bucket(Double(x)), expected, "\(count) boundaries, float64 input \(x)")
+        if abs(x) < 1e6 && x == x.rounded() {
+          XCTAssertEqual(bucketizer.bucket(Int64(x)), expected, "\(count) boundaries, int64 input \(x)")
+        }
+      }
+    }
   }
 
   func testBoundariesMustBeNonEmptyStrictlyAscendingAndNotNaN() {

@@ -39,15 +39,22 @@ public struct Bucketizer: Sendable, Equatable, Codable {
   static func flushSubnormal(_ v: Double) -> Double { v.isSubnormal ? 0 : v }
 
   /// The first index whose boundary compares above the input (`std::upper_bound`).
+  ///
+  /// Branch-free: the search always halves the same way and picks each half with a select, not
+  /// a jump. Inputs are random against the boundaries, so a branching search mispredicts about
+  /// every other step, and those stalls cost more than the whole search otherwise does.
+  /// The answer k (the first index where `isBelow` holds, or count) stays in [base, base + n].
   @inlinable @inline(__always)
   func upperBound(_ isBelow: (Float) -> Bool) -> Int {
     comparedBoundaries.withUnsafeBufferPointer { b in
-      var lo = 0, hi = b.count
-      while lo < hi {
-        let mid = (lo &+ hi) >> 1
-        if isBelow(b[mid]) { hi = mid } else { lo = mid &+ 1 }
+      let p = b.baseAddress!  // init refuses an empty list
+      var base = 0, n = b.count
+      while n > 1 {
+        let half = n &>> 1
+        base = isBelow(p[base &+ half]) ? base : base &+ half
+        n &-= half
       }
-      return lo
+      return isBelow(p[base]) ? base : base &+ 1
     }
   }
 
