@@ -157,4 +157,29 @@ final class VocabularyLookupTests: XCTestCase {
       XCTAssertEqual(($0 as? TFCompatError)?.kind, .invalidVocabulary)
     }
   }
+
+  /// The table hashes a key of up to 16 bytes from two (overlapping) loads: every byte of every
+  /// length must count, so keys that differ in one byte, at any position, are told apart.
+  func testKeysThatDifferInOneByteAtAnyPositionAreToldApart() throws {
+    var keys: [String] = []
+    for n in 1...20 {
+      let base = (0..<n).map { Character(UnicodeScalar(UInt8(97 + $0 % 26))) }
+      keys.append(String(base))
+      for j in 0..<n {
+        var k = base
+        k[j] = "Z"
+        keys.append(String(k))
+      }
+    }
+    let vocab = try VocabularyLookup(strings: keys, numOOVBuckets: 5)
+    for (i, k) in keys.enumerated() { XCTAssertEqual(vocab.id(k), Int64(i), "key \(k.debugDescription)") }
+    for n in 1...20 {
+      for j in 0..<n {
+        var miss = (0..<n).map { Character(UnicodeScalar(UInt8(97 + $0 % 26))) }
+        miss[j] = "Y"
+        let m = String(miss)
+        XCTAssertEqual(vocab.id(m), Int64(keys.count) + Int64(bitPattern: FarmHash.fingerprint64(Array(m.utf8)) % 5), m)
+      }
+    }
+  }
 }

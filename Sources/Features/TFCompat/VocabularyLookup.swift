@@ -130,9 +130,8 @@ public struct VocabularyLookup: Sendable {
     guard case .strings(let table) = keys else {
       preconditionFailure("an int64 vocabulary was asked to look up a string key")
     }
-    let fp = FarmHash.fingerprint64(bytes)
-    if let i = table.index(of: bytes, fingerprint: fp) { return Int64(i) }
-    return oovID(fingerprint: fp)
+    if let i = table.index(of: bytes, hash: ByteKeyTable.keyHash(bytes)) { return Int64(i) }
+    return oovID(fingerprint: FarmHash.fingerprint64(bytes))
   }
 
   /// The id of a string key (its UTF-8 bytes).

@@ -581,25 +581,47 @@ final class ColumnPlan: @unchecked Sendable {
     let direct = column.type == .hashBucket || column.type == .vocabulary || column.type == .identity
     if direct, weights == nil, col.kind == .bytes, let vocabulary, case .strings(let table) = vocabulary.keys {
       // A string vocabulary: hash every value of the batch first and prefetch its slot, so the
-      // table's cache misses overlap instead of stalling one lookup at a time.
-      let values = col.rowOffsets[parsed.count]
-      withUnsafeTemporaryAllocation(of: UInt64.self, capacity: max(values, 1)) { fps in
-        for i in 0..<values {
-          let b = col.bytes(i)
-          if b.count == 0 { continue }
-          let fp = FarmHash.fingerprint64(b)
-          fps[i] = fp
-          table.prefetch(fingerprint: fp)
-        }
-        for r in 0..<parsed.count {
-          for i in col.row(r) {
-            let b = col.bytes(i)
-            // TensorFlow drops '' as missing; a negative id (default -1) is pruned.
-            if b.count == 0 { continue }
-            let id = table.index(of: b, fingerprint: fps[i]).map { Int64($0) } ?? vocabulary.oovID(fingerprint: fps[i])
-            if id >= 0 { outIds.append(id) }
+      // table's cache misses overlap instead of stalling one lookup at a time. Only a value that
+      // is not in the table needs its FarmHash fingerprint (for the OOV bucket).
+      // Raw pointers and `while` loops, with room for one id per value reserved up front: through
+      // the buffers' append and `col.bytes(i)` the loops cost more than the lookups.
+      let rows = col.rowOffsets.baseAddress!, starts = col.bytesOffsets.baseAddress!
+      let data = col.bytesData.baseAddress
+      let first = rows[0], values = rows[parsed.count] &- first
+      var out = ReservedIds(&outIds, &offsets, values: values, rows: parsed.count)
+      defer { out.commit(&outIds, &offsets) }
+      @inline(__always)
+      func value(_ i: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: data.map { $0 + starts[i] }, count: starts[i &+ 1] &- starts[i])
+      }
+      withUnsafeTemporaryAllocation(of: UInt64.self, capacity: max(values, 1)) { buffer in
+        let hashes = buffer.baseAddress! - first
+        var i = first
+        while i < first &+ values {
+          let b = value(i)
+          if b.count > 0 {
+            let h = ByteKeyTable.keyHash(b)
+            hashes[i] = h
+            table.prefetch(hash: h)
           }
-          offsets.append(outIds.count)
+          i &+= 1
+        }
+        i = first
+        var r = 0
+        while r < parsed.count {
+          let hi = rows[r &+ 1]
+          while i < hi {
+            let b = value(i)
+            // TensorFlow drops '' as missing; a negative id (default -1) is pruned.
+            if b.count > 0 {
+              let id = table.index(of: b, hash: hashes[i]).map { Int64($0) }
+                ?? vocabulary.oovID(fingerprint: FarmHash.fingerprint64(b))
+              if id >= 0 { out.append(id) }
+            }
+            i &+= 1
+          }
+          out.closeRow()
+          r &+= 1
         }
       }
       return
@@ -612,14 +634,8 @@ final class ColumnPlan: @unchecked Sendable {
       // instructions per id.
       let n = column.numBuckets ?? 0
       let values = col.int64Values.baseAddress, rows = col.rowOffsets.baseAddress!
-      outIds.reserve(rows[parsed.count] - rows[0])
-      offsets.reserve(parsed.count)
-      let idsOut = outIds.base, offsetsOut = offsets.base
-      var k = outIds.count, m = offsets.count
-      defer {
-        outIds.count = k
-        offsets.count = m
-      }
+      var out = ReservedIds(&outIds, &offsets, values: rows[parsed.count] - rows[0], rows: parsed.count)
+      defer { out.commit(&outIds, &offsets) }
       // `while` loops, and an in-range id written before anything else is tested: a range's
       // checks and the optional result cost more than the id.
       var i = rows[0], r = 0
@@ -628,23 +644,19 @@ final class ColumnPlan: @unchecked Sendable {
         let hi = rows[r &+ 1]
         if hi == i &+ 1, case let v = values.unsafelyUnwrapped[i], v >= 0 && v < n {
           // One in-range id (every row, on transformed shards).
-          idsOut[k] = v
-          k &+= 1
+          out.append(v)
           i = hi
         }
         while i < hi {
           let v = values.unsafelyUnwrapped[i]
           i &+= 1
           if v >= 0 && v < n {
-            idsOut[k] = v
-            k &+= 1
+            out.append(v)
           } else if let id = try identityId(v, buckets: n, row: r) {
-            idsOut[k] = id
-            k &+= 1
+            out.append(id)
           }
         }
-        offsetsOut[m] = k
-        m &+= 1
+        out.closeRow()
         r &+= 1
       }
       return
@@ -793,5 +805,42 @@ final class ColumnPlan: @unchecked Sendable {
       }
       if !indicator { offsets.append(outIds.count) }
     }
+  }
+}
+
+/// A column's ids and row offsets written through raw pointers into room reserved up front (at
+/// most one id per value), so the per-value loops keep their counts in registers: through the
+/// buffers' `append` they cost more than the ids. `commit` writes the counts back.
+struct ReservedIds {
+  let ids: UnsafeMutablePointer<Int64>
+  let offsets: UnsafeMutablePointer<Int>
+  var idCount: Int
+  var offsetCount: Int
+
+  init(_ outIds: inout GrowableBuffer<Int64>, _ outOffsets: inout GrowableBuffer<Int>, values: Int, rows: Int) {
+    outIds.reserve(values)
+    outOffsets.reserve(rows)
+    ids = outIds.base
+    offsets = outOffsets.base
+    idCount = outIds.count
+    offsetCount = outOffsets.count
+  }
+
+  @inline(__always)
+  mutating func append(_ id: Int64) {
+    ids[idCount] = id
+    idCount &+= 1
+  }
+
+  /// Ends the current row at the ids written so far.
+  @inline(__always)
+  mutating func closeRow() {
+    offsets[offsetCount] = idCount
+    offsetCount &+= 1
+  }
+
+  func commit(_ outIds: inout GrowableBuffer<Int64>, _ outOffsets: inout GrowableBuffer<Int>) {
+    outIds.count = idCount
+    outOffsets.count = offsetCount
   }
 }
