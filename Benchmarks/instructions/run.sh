@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Instruction counts (valgrind's cachegrind) of ctrkit's hot paths: the records parse and an LR
-# training epoch. Unlike timings on this shared 2-core machine, which swing by up to 2x between
+# training epoch from each kind of shard. Unlike timings on this shared 2-core machine, which swing by up to 2x between
 # runs, an instruction count is the same on every run, so it shows whether a change to a hot loop
 # did less work. It is not a speed: a loop that waits on memory gains little from fewer
 # instructions (the gather, for one), so a change is kept only when alternated timings agree.
 #
 # Environment (defaults in brackets):
 #   RECORDS   an uncompressed Criteo-like TFRecord file for the parse [/root/data/criteo-100k.tfrecord]
-#   TRAIN     a training scratch folder of Benchmarks/train/run.sh, whose transformed shard
-#             t/part-00000.tfrecord and config lr-ftrl-t.yaml are used [/tmp/ctrkit-bench-train]
+#   TRAIN     a training scratch folder of Benchmarks/train/run.sh: its first shard of each kind
+#             (t/ transformed, tp/ packed ids, raw/ raw GZIP) with lr-ftrl-t.yaml, lr-ftrl-tp.yaml
+#             and lr-ftrl.yaml [/tmp/ctrkit-bench-train]
 #   SCRATCH   scratch directory, outside the repository [/tmp/ctrkit-bench-instructions]
 #   CTRKIT    the ctrkit binary [.build/release/ctrkit, built if missing]
 #   TOP       functions listed per measurement [8]
@@ -38,7 +39,8 @@ measure() {
   echo "== $name: $*"
   cg_annotate "$out" 2> /dev/null | grep -E "PROGRAM TOTALS"
   cg_annotate "$out" 2> /dev/null | grep -E '^ *[0-9,]+ \( *[0-9.]+%\) +[^ ]' | grep -v "PROGRAM TOTALS" | head -n "$TOP" \
-    | sed -E 's/\?\?\?://; s/^( *[0-9,]+ \( *[0-9.]+%\) +.{0,110}).*/\1/'
+    | sed -E 's/\?\?\?://; s/^( *[0-9,]+ \( *[0-9.]+%\) +.{0,110}).*/\1/' \
+    || true  # `head` closing the pipe early is not a failure
 }
 
 if [ -s "$RECORDS" ]; then
@@ -46,10 +48,19 @@ if [ -s "$RECORDS" ]; then
 else
   echo "== records-parse: skipped, RECORDS=$RECORDS does not exist" >&2
 fi
-if [ -s "$TRAIN/t/part-00000.tfrecord" ] && [ -s "$TRAIN/lr-ftrl-t.yaml" ]; then
-  rm -rf "$SCRATCH/model"
-  (cd "$TRAIN" && measure lr-transformed-epoch "$SCRATCH/ctrkit" train --config lr-ftrl-t.yaml \
-    --train t/part-00000.tfrecord --output "$SCRATCH/model" --epochs 1 --threads 2 --json)
-else
-  echo "== lr-transformed-epoch: skipped, no transformed shard in TRAIN=$TRAIN (run Benchmarks/train/run.sh first)" >&2
-fi
+# epoch NAME CONFIG SHARD: one LR epoch from one shard of TRAIN (2 threads, as the benchmark).
+# The raw shard's count includes reading fitted.yaml (about 15G instructions for its inline
+# vocabularies), outside the epoch: compare its functions, not its total.
+epoch() {
+  local name=$1 config=$2 shard=$3
+  if [ -s "$TRAIN/$shard" ] && [ -s "$TRAIN/$config" ]; then
+    rm -rf "$SCRATCH/model"
+    (cd "$TRAIN" && measure "$name" "$SCRATCH/ctrkit" train --config "$config" \
+      --train "$shard" --output "$SCRATCH/model" --epochs 1 --threads 2 --json)
+  else
+    echo "== $name: skipped, no $shard or $config in TRAIN=$TRAIN (run Benchmarks/train/run.sh first)" >&2
+  fi
+}
+epoch lr-transformed-epoch lr-ftrl-t.yaml t/part-00000.tfrecord
+epoch lr-packed-epoch lr-ftrl-tp.yaml tp/part-00000.tfrecord
+epoch lr-raw-gzip-epoch lr-ftrl.yaml raw/part-00000.tfrecord.gz
