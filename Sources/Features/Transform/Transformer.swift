@@ -628,10 +628,8 @@ final class ColumnPlan: @unchecked Sendable {
     }
     if column.type == .identity, weights == nil, col.kind == .int64 {
       // Ids that are already ids (shards written by `convert --transform`): one pass over the
-      // values with `identityId`, the general loop's rules with the in-range case first.
-      // Room is reserved up front (at most one id per value), so the loop writes through raw
-      // pointers with its counts in registers; through the buffers' append it cost 37
-      // instructions per id.
+      // values with `identityId`, the general loop's rules with the in-range case first, written
+      // through `ReservedIds` (through the buffers' append it cost 37 instructions per id).
       let n = column.numBuckets ?? 0
       let values = col.int64Values.baseAddress, rows = col.rowOffsets.baseAddress!
       var out = ReservedIds(&outIds, &offsets, values: rows[parsed.count] - rows[0], rows: parsed.count)
