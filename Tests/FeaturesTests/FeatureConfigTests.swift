@@ -123,4 +123,17 @@ final class FeatureConfigTests: XCTestCase {
       XCTAssertEqual(try FeatureConfig.load(path: dir.file(name)), config, name)
     }
   }
+
+  /// Vocabulary values with characters a YAML reader rejects raw (DEL, C1 controls, U+FFFE) or
+  /// folds into a space inside quotes (NEL, LS, PS) are written escaped, in YAML and in JSON.
+  func testValuesYAMLTakesOnlyEscapedReadBackUnchanged() throws {
+    var config = try loadConfig(criteoYAML)
+    config.columns[3].vocabulary = ["del\u{7F}", "nel\u{85}x", "c1\u{9B}", "ls\u{2028}ps\u{2029}", "x\u{FEFF}", "\u{FFFE}\u{FFFF}", "a\u{A0}é"]
+    config.fitted = true
+    let dir = ScratchDirectory()
+    for name in ["fitted.yaml", "fitted.json"] {
+      try config.write(to: dir.file(name))
+      XCTAssertEqual(try FeatureConfig.load(path: dir.file(name)), config, name)
+    }
+  }
 }

@@ -40,7 +40,8 @@ extension FeatureConfig {
     if path.hasSuffix(".json") {
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-      text = String(decoding: try encoder.encode(self), as: UTF8.self) + "\n"
+      // (Read back by the same YAML parser, which takes fewer characters raw than JSON.)
+      text = YAMLWriter.escapingRawInvalid(String(decoding: try encoder.encode(self), as: UTF8.self)) + "\n"
     } else {
       text = try yamlText()
     }

@@ -51,14 +51,42 @@ public enum YAMLWriter {
     case .null: return "null"
     case .bool(let b): return b ? "true" : "false"
     case .number(let n): return n
-    case .string(let s): return JSONWriter.serialize(.string(s))
+    case .string(let s): return quoted(s)
     default: return ""
     }
   }
 
+  /// JSON's quoting, plus `\u` escapes for what libyaml does not take raw (`escapingRawInvalid`).
+  static func quoted(_ s: String) -> String {
+    escapingRawInvalid(JSONWriter.serialize(.string(s)))
+  }
+
+  /// JSON text with `\u` escapes for what libyaml does not take raw inside double quotes: DEL,
+  /// the C1 controls, U+FEFF, U+FFFE and U+FFFF (it rejects the file) and NEL, LS and PS (it
+  /// reads them as line breaks and folds them into a space). Such characters can only be in the
+  /// text's strings, where the escape means the same in JSON.
+  static func escapingRawInvalid(_ json: String) -> String {
+    guard json.unicodeScalars.contains(where: rawInvalid) else { return json }
+    var out = ""
+    for u in json.unicodeScalars {
+      if rawInvalid(u) {
+        let hex = String(u.value, radix: 16, uppercase: true)
+        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+      } else {
+        out.unicodeScalars.append(u)
+      }
+    }
+    return out
+  }
+
+  static func rawInvalid(_ u: Unicode.Scalar) -> Bool {
+    let v = u.value
+    return (v >= 0x7F && v <= 0x9F) || v == 0x2028 || v == 0x2029 || v == 0xFEFF || v == 0xFFFE || v == 0xFFFF
+  }
+
   static func key(_ k: String) -> String {
     let plain = k.first.map { $0.isLetter || $0 == "_" } ?? false && k.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" }
-    return plain ? k : JSONWriter.serialize(.string(k))
+    return plain ? k : quoted(k)
   }
 
   /// A list of scalars in flow style, wrapped so lines stay readable.
