@@ -34,6 +34,14 @@ struct SavedExperiment: Codable {
   var training: TrainingConfig
 }
 
+/// A saved experiment without its features, which `FeatureConfig.load` reads (decoding them
+/// again through Codable would walk every vocabulary entry a second time).
+struct SavedSettings: Decodable {
+  var model: ModelConfig
+  var optimizers: OptimizerConfigs
+  var training: TrainingConfig
+}
+
 /// Reads and writes model directories: `experiment.yaml`, `checkpoint.bin` (latest) and
 /// `best.bin` (best evaluation), each written under a temporary name and renamed.
 ///
@@ -63,7 +71,7 @@ public enum ModelStore {
     }
     let doc = try ConfigDocument(path: path)
     let features = try FeatureConfig.load(doc, at: [.key("features")])
-    let saved = try doc.decode(SavedExperiment.self)
+    let saved = try doc.decode(SavedSettings.self)
     return ExperimentConfig(features: features, model: saved.model, optimizers: saved.optimizers, training: saved.training,
                             baseDirectory: dir)
   }

@@ -53,9 +53,24 @@ public enum ConfigPath: Hashable, Sendable, CustomStringConvertible {
 public struct ConfigDocument {
   public let file: String
   public let root: Node
+  /// The columns' long lists, when they were read from the text rather than composed (then
+  /// `root` holds empty lists in their place; `FeatureConfig` reads them from here).
+  let flowLists: FlowLists
 
   public init(file: String, text: String) throws {
+    try self.init(file: file, text: text, readingListsDirectly: true)
+  }
+
+  /// `readingListsDirectly` false composes every node (tests compare the two readings).
+  init(file: String, text: String, readingListsDirectly: Bool) throws {
     self.file = file
+    if readingListsDirectly, let (slim, lists) = FlowLists.extract(text),
+       let node = try? Yams.compose(yaml: slim), lists.allClaimed(by: node) {
+      root = node
+      flowLists = lists
+      return
+    }
+    flowLists = FlowLists()
     do {
       guard let node = try Yams.compose(yaml: text) else {
         throw ConfigError(file: file, line: 1, key: "", "the file is empty")
@@ -84,6 +99,12 @@ public struct ConfigDocument {
     default:
       return ConfigError(file: file, key: "", "syntax error: \(e)")
     }
+  }
+
+  /// The values of a column list that was read from the text, by its (empty) node in `root`.
+  func listRead(_ node: Node) -> FlowLists.Values? {
+    guard !flowLists.lists.isEmpty, let s = node.sequence, s.isEmpty, let m = s.mark else { return nil }
+    return flowLists.lists[FlowLists.Position(line: m.line, column: m.column)]
   }
 
   /// The node at `path`, if present.

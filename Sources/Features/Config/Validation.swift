@@ -75,8 +75,8 @@ extension FeatureConfig {
   public static func load(_ doc: ConfigDocument, at base: [ConfigPath]) throws -> FeatureConfig {
     try checkKeys(doc, base)
     // Fitted configs inline vocabularies of up to millions of entries; Yams' Codable decoding
-    // copies nodes per element, so those lists are read straight from the node tree and the rest
-    // (small) goes through Codable.
+    // copies nodes per element, so those lists are read from the text (`FlowLists`) or straight
+    // from the node tree, and the rest (small) goes through Codable.
     let (slim, lists) = try extractLargeLists(doc, base)
     var config: FeatureConfig
     do {
@@ -114,18 +114,30 @@ extension FeatureConfig {
         let path = base + [.key("columns"), .index(i), .key(k.string ?? "")]
         switch k.string {
         case "vocabulary":
+          if case .strings(let values)? = doc.listRead(v) {
+            l.vocabulary = values
+            continue
+          }
           guard let seq = v.sequence else { throw doc.error(path, "expected a list of strings") }
           l.vocabulary = try seq.enumerated().map { j, n in
             guard case .scalar(let s) = n else { throw doc.error(path + [.index(j)], "expected a string") }
             return s.string
           }
         case "frequencies":
+          if case .integers(let values)? = doc.listRead(v) {
+            l.frequencies = values
+            continue
+          }
           guard let seq = v.sequence else { throw doc.error(path, "expected a list of integers") }
           l.frequencies = try seq.enumerated().map { j, n in
             guard let x = n.scalar.flatMap({ Int($0.string) }) else { throw doc.error(path + [.index(j)], "expected an integer") }
             return x
           }
         case "boundaries":
+          if case .numbers(let values)? = doc.listRead(v) {
+            l.boundaries = values
+            continue
+          }
           guard let seq = v.sequence else { throw doc.error(path, "expected a list of numbers") }
           l.boundaries = try seq.enumerated().map { j, n in
             guard let x = n.scalar.flatMap({ Float($0.string) }) else { throw doc.error(path + [.index(j)], "expected a number") }
