@@ -58,8 +58,14 @@ public enum ModelStore {
   /// Writes `experiment.yaml` for the model directory.
   public static func writeExperiment(_ e: ExperimentConfig, to dir: String) throws {
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    let saved = SavedExperiment(features: e.features, model: e.model, optimizers: e.optimizers, training: e.training)
-    let text = "# Written by ctrkit train: the experiment with its fitted features inline.\n" + (try YAMLWriter.yaml(saved))
+    let (features, restoreLists) = e.features.withoutLongLists()
+    let saved = SavedExperiment(features: features, model: e.model, optimizers: e.optimizers, training: e.training)
+    let body = try YAMLWriter.yaml(saved) { tree in
+      guard case .object(var top) = tree, let k = top.firstIndex(where: { $0.0 == "features" }) else { return tree }
+      top[k].1 = restoreLists(top[k].1)
+      return .object(top)
+    }
+    let text = "# Written by ctrkit train: the experiment with its fitted features inline.\n" + body
     try writeFileAtomically(Array(text.utf8), to: experimentPath(dir))
   }
 

@@ -4,8 +4,15 @@ import Records
 extension FeatureConfig {
   /// The config as YAML (what `ctrkit analyze` writes).
   public func yamlText() throws -> String {
-    // Vocabularies and their frequencies are most of a fitted config's bytes: they skip
-    // JSONEncoder and are added to the encoded tree directly, under the same keys.
+    let (stripped, restore) = withoutLongLists()
+    return "# Fitted by ctrkit analyze: self-contained (vocabularies, boundaries and statistics inline).\n"
+      + (try YAMLWriter.yaml(stripped, amend: restore))
+  }
+
+  /// The config without its columns' vocabularies and frequencies, and the function that adds
+  /// them back to its encoded tree (a `.object` with `columns`), under the same keys. They are
+  /// most of a fitted config's bytes, and JSONEncoder took most of the time writing them.
+  public func withoutLongLists() -> (FeatureConfig, restore: (JSONValue) -> JSONValue) {
     var stripped = self
     var lists: [Int: [(String, JSONValue)]] = [:]
     for (i, c) in columns.enumerated() {
@@ -20,7 +27,7 @@ extension FeatureConfig {
       }
       if !extra.isEmpty { lists[i] = extra }
     }
-    let body = try YAMLWriter.yaml(stripped) { tree in
+    return (stripped, { tree in
       guard !lists.isEmpty, case .object(var top) = tree,
             let k = top.firstIndex(where: { $0.0 == "columns" }), case .array(var cols) = top[k].1 else { return tree }
       for (i, extra) in lists where i < cols.count {
@@ -30,8 +37,7 @@ extension FeatureConfig {
       }
       top[k].1 = .array(cols)
       return .object(top)
-    }
-    return "# Fitted by ctrkit analyze: self-contained (vocabularies, boundaries and statistics inline).\n" + body
+    })
   }
 
   /// Writes the config atomically, as YAML, or JSON for a `.json` path.

@@ -66,7 +66,9 @@ public enum YAMLWriter {
   /// reads them as line breaks and folds them into a space). Such characters can only be in the
   /// text's strings, where the escape means the same in JSON.
   static func escapingRawInvalid(_ json: String) -> String {
-    guard json.unicodeScalars.contains(where: rawInvalid) else { return json }
+    // Each such character's UTF-8 starts with 7F, C2, E2 or EF: a byte test clears most strings.
+    guard json.utf8.contains(where: { $0 == 0x7F || $0 == 0xC2 || $0 == 0xE2 || $0 == 0xEF }),
+          json.unicodeScalars.contains(where: rawInvalid) else { return json }
     var out = ""
     for u in json.unicodeScalars {
       if rawInvalid(u) {
