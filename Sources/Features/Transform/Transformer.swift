@@ -646,13 +646,8 @@ final class ColumnPlan: @unchecked Sendable {
           i = hi
         }
         while i < hi {
-          let v = values.unsafelyUnwrapped[i]
+          if let id = try identityId(values.unsafelyUnwrapped[i], buckets: n, row: r) { out.append(id) }
           i &+= 1
-          if v >= 0 && v < n {
-            out.append(v)
-          } else if let id = try identityId(v, buckets: n, row: r) {
-            out.append(id)
-          }
         }
         out.closeRow()
         r &+= 1
