@@ -130,7 +130,14 @@ public struct VocabularyLookup: Sendable {
     guard case .strings(let table) = keys else {
       preconditionFailure("an int64 vocabulary was asked to look up a string key")
     }
-    if let i = table.index(of: bytes, hash: ByteKeyTable.keyHash(bytes)) { return Int64(i) }
+    return id(bytes, hash: ByteKeyTable.keyHash(bytes), in: table)
+  }
+
+  /// The id of a string key whose `keyHash` the caller computed ahead (to prefetch its slot), in
+  /// `table`, this vocabulary's keys; the FarmHash fingerprint (for the OOV bucket) only on a miss.
+  @inlinable @inline(__always)
+  func id(_ bytes: UnsafeRawBufferPointer, hash: UInt64, in table: ByteKeyTable) -> Int64 {
+    if let i = table.index(of: bytes, hash: hash) { return Int64(i) }
     return oovID(fingerprint: FarmHash.fingerprint64(bytes))
   }
 

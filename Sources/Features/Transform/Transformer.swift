@@ -581,8 +581,7 @@ final class ColumnPlan: @unchecked Sendable {
     let direct = column.type == .hashBucket || column.type == .vocabulary || column.type == .identity
     if direct, weights == nil, col.kind == .bytes, let vocabulary, case .strings(let table) = vocabulary.keys {
       // A string vocabulary: hash every value of the batch first and prefetch its slot, so the
-      // table's cache misses overlap instead of stalling one lookup at a time. Only a value that
-      // is not in the table needs its FarmHash fingerprint (for the OOV bucket).
+      // table's cache misses overlap instead of stalling one lookup at a time.
       // Raw pointers and `while` loops, with room for one id per value reserved up front: through
       // the buffers' append and `col.bytes(i)` the loops cost more than the lookups.
       let rows = col.rowOffsets.baseAddress!, starts = col.bytesOffsets.baseAddress!
@@ -614,8 +613,7 @@ final class ColumnPlan: @unchecked Sendable {
             let b = value(i)
             // TensorFlow drops '' as missing; a negative id (default -1) is pruned.
             if b.count > 0 {
-              let id = table.index(of: b, hash: hashes[i]).map { Int64($0) }
-                ?? vocabulary.oovID(fingerprint: FarmHash.fingerprint64(b))
+              let id = vocabulary.id(b, hash: hashes[i], in: table)
               if id >= 0 { out.append(id) }
             }
             i &+= 1
