@@ -121,14 +121,8 @@ struct FlowLists {
     var p = open + 1
     func skipSpace() { while p < b.count && (b[p] == 0x20 || b[p] == 0x0A || b[p] == 0x0D) { p += 1 } }
     skipSpace()
-    if p < b.count && b[p] == 0x5D {
-      switch kind {
-      case .strings: return (.strings([]), p)
-      case .integers: return (.integers([]), p)
-      case .numbers: return (.numbers([]), p)
-      }
-    }
-    while true {
+    // Items until the `]` (none when it comes first).
+    while !(p < b.count && b[p] == 0x5D) {
       switch kind {
       case .strings:
         guard let (s, next) = quotedString(b, p, &scratch) else { return nil }

@@ -119,12 +119,8 @@ public enum YAMLWriter {
       // Wrap before an item that would take the line past 100 bytes: the line keeps its ", ", and
       // the next one starts indented.
       if i > 0 && w.output.count - lineStart > 100 {
-        let itemBytes = Array(w.output[itemStart...])
-        w.output.removeSubrange(itemStart...)
-        w.output.append(UInt8(ascii: "\n"))
-        lineStart = w.output.count
-        w.output.append(contentsOf: repeatElement(UInt8(ascii: " "), count: indent + 2))
-        w.output.append(contentsOf: itemBytes)
+        w.output.insert(contentsOf: [UInt8(ascii: "\n")] + repeatElement(UInt8(ascii: " "), count: indent + 2), at: itemStart)
+        lineStart = itemStart + 1
       }
     }
     w.output.append(contentsOf: [UInt8(ascii: "]"), UInt8(ascii: "\n")])
