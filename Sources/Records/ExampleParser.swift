@@ -114,10 +114,15 @@ struct ColumnInfo {
   /// long to fit (more than 5 bytes) has mask 0: no head, the name is compared in full.
   var head: UInt64 = 0
   var headMask: UInt64 = 0
+  /// The four bytes after the key in a canonical entry, `12 flen kind-tag llen`, little-endian,
+  /// with both lengths zero: or'ed with the lengths an entry's size implies, one 4-byte compare
+  /// checks the value's layout and kind.
+  var valueHead: UInt32
 
   init(kindTag: UInt8, fixed: Int, name: String) {
     self.kindTag = kindTag
     self.fixed = fixed
+    valueHead = 0x12 | UInt32(kindTag << 3 | 2) << 16
     let key = Array(name.utf8)
     if key.count <= 5 {
       let bytes: [UInt8] = [0x0A, UInt8(key.count)] + key + [0x12]
@@ -388,44 +393,48 @@ public final class ExampleParser: @unchecked Sendable {
         let entryEnd = q + entryLen
         p = entryEnd
         // The canonical entry: the layout every serializer writes for short features,
-        // `0A klen key 12 flen kind-tag llen list`, all lengths one byte. Anything else breaks out
-        // (having consumed nothing) to the general path. Written out here rather than as a
-        // method, which the compiler would not inline: the call cost a tenth of an entry's
-        // instructions.
+        // `0A klen key 12 flen kind-tag llen list`, all lengths one byte, below 0x80 (a byte of
+        // 0x80 or more begins a longer varint). After the key come `rest` bytes, so
+        // flen = rest - 2 and llen = rest - 4, and rest in 4...0x81 keeps both below 0x80.
+        // Anything else breaks out (having consumed nothing) to the general path. Written out
+        // here rather than as a method, which the compiler would not inline: the call cost a
+        // tenth of an entry's instructions.
         canonical: do {
           let c: Int, v: Ptr
           let guess = Int(successor[previousColumn &+ 1])
           // (A guess of -1 meets the sentinel's mask of 0.)
           if entryLen >= 8 && info[guess].headMask != 0
             && (UInt64(littleEndian: UnsafeRawPointer(q).loadUnaligned(as: UInt64.self)) ^ info[guess].head) & info[guess].headMask == 0 {
-            // The predicted column's head matched: key, key length and value tag at once.
-            // After the key: `12 flen kind-tag llen`, so flen = rest - 2 and llen = rest - 4.
+            // The predicted column's head matched: key, key length and value tag at once. One
+            // more compare checks both lengths and the kind; anything else is the general path's.
             let keyLen = Int(q[1])
             v = q + (2 &+ keyLen)
             let rest = entryLen &- keyLen &- 2
-            guard rest >= 4 && Int(v[1]) == rest &- 2 && Int(v[3]) == rest &- 4 else { break canonical }
+            guard UInt(bitPattern: rest &- 4) <= 0x7D
+              && UInt32(littleEndian: UnsafeRawPointer(v).loadUnaligned(as: UInt32.self))
+                == info[guess].valueHead | UInt32(truncatingIfNeeded: rest &- 2) &<< 8 | UInt32(truncatingIfNeeded: rest &- 4) &<< 24
+            else { break canonical }
             previousColumn = guess
             c = guess
           } else {
-            // A key length of one byte (below 0x80): a longer varint is the general path's.
             guard entryLen >= 6 && q.pointee == 0x0A && q[1] < 0x80 else { break canonical }
             let keyLen = Int(q[1])
             guard keyLen &+ 6 <= entryLen else { break canonical }
             v = q + (2 &+ keyLen)
             let rest = entryLen &- keyLen &- 2
-            guard v.pointee == 0x12 && Int(v[1]) == rest &- 2 && Int(v[3]) == rest &- 4 else { break canonical }
+            guard rest <= 0x81 && v.pointee == 0x12 && Int(v[1]) == rest &- 2 && Int(v[3]) == rest &- 4 else { break canonical }
             c = column(named: q + 2, keyLen, limit: entryEnd)
-          }
-          if c < 0 {
-            try parseFeature(v + 2, entryEnd, origin, column: -1, cols)
-            continue
+            if c < 0 {
+              try parseFeature(v + 2, entryEnd, origin, column: -1, cols)
+              continue
+            }
+            guard v[2] == info[c].kindTag &<< 3 | 2 else {
+              beginEntry(c, cols)
+              try parseFeature(v + 2, entryEnd, origin, column: c, cols)
+              continue
+            }
           }
           let want = info[c].kindTag
-          guard v[2] == want &<< 3 | 2 else {
-            beginEntry(c, cols)
-            try parseFeature(v + 2, entryEnd, origin, column: c, cols)
-            continue
-          }
           let col = cols + c
           let start = col.pointee.rows.base[row]
           let word = touched + (c &>> 6)

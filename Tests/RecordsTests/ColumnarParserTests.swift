@@ -369,6 +369,30 @@ final class ColumnarParserTests: XCTestCase {
     }
   }
 
+
+  /// A length byte of 0x80 or more is the first byte of a longer varint, never a length by
+  /// itself. Here the Feature's length bytes read `83 0A` (1,283 bytes, past the entry's end, so
+  /// a full decode rejects the record), while the bytes taken one at a time would fit the entry
+  /// exactly: 0x83 = 131 bytes of Feature, whose list length byte 0x81 = 129 bytes ends it. The
+  /// columnar parse must reject it too, whether the column is predicted or seen for the first time.
+  func testALengthByteOf128OrMoreIsAVarintAndNotACanonicalLength() throws {
+    for (kind, tag, listBody) in [
+      (ValueKind.bytes, UInt8(0x0A), [0x0A, 0x7F] + [UInt8](repeating: 0x61, count: 127)),
+      (ValueKind.int64, UInt8(0x1A), [0x0A, 0x7F] + [UInt8](repeating: 0x01, count: 127)),
+    ] {
+      let spec = try ParseSpec([FeatureSpec("a", kind)])
+      var features = WireWriter(), bad = WireWriter()
+      features.lengthDelimited(1, [0x0A, 0x01, 0x61, 0x12, 0x83, tag, 0x81] + listBody)
+      bad.lengthDelimited(1, features.bytes)
+      XCTAssertThrowsError(try Example(serialized: bad.bytes), "libprotobuf-c rejects it (\(kind))")
+      let good = Example(["a": kind == .bytes ? .bytesList([[0x62]]) : .int64List([2])]).serialized()
+      for (records, badIndex) in [([bad.bytes], 0), ([good, good, bad.bytes], 2)] {
+        XCTAssertThrowsError(try ExampleParser(spec: spec).parse(records, into: ParsedBatch(spec: spec)), "\(kind)") { error in
+          XCTAssertEqual((error as? RecordsError)?.record, badIndex, "\(kind): \(error)")
+        }
+      }
+    }
+  }
   /// The property: for any legal encoding, the columnar parse equals a libprotobuf-c decode.
   func testColumnarParseAgreesWithLibprotobufCOnRandomExamples() throws {
     var rng = SplitMix64(seed: 20261122)
