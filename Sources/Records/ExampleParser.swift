@@ -327,6 +327,22 @@ public final class ExampleParser: @unchecked Sendable {
     }
   }
 
+  /// A field's tag. libprotobuf-c reads at most 5 bytes of it and rejects a longer one, even one
+  /// whose extra bytes are zero continuations, so the columnar parse does too.
+  @inline(__always)
+  private func tag(_ p: inout Ptr, _ end: Ptr, _ origin: Ptr) throws(ParseFailure) -> UInt64 {
+    if p < end && p.pointee < 0x80 {
+      let t = UInt64(p.pointee)
+      p += 1
+      return t
+    }
+    let start = p
+    let t = try varint(&p, end, origin)
+    guard p - start <= 5 else { throw .malformed("field tag longer than 5 bytes", at: start - origin) }
+    return t
+  }
+
+  /// A length prefix: at most 5 bytes (as libprotobuf-c reads it), within the enclosing message.
   @inline(__always)
   private func length(_ p: inout Ptr, _ end: Ptr, _ origin: Ptr) throws(ParseFailure) -> Int {
     if p < end && p.pointee < 0x80 {
@@ -335,7 +351,9 @@ public final class ExampleParser: @unchecked Sendable {
       guard n <= end - p else { throw .malformed("length \(n) runs past the end of its message", at: p - origin) }
       return n
     }
+    let start = p
     let n = try varint(&p, end, origin)
+    guard p - start <= 5 else { throw .malformed("length prefix longer than 5 bytes", at: start - origin) }
     guard n <= UInt64(end - p) else { throw .malformed("length \(n) runs past the end of its message", at: p - origin) }
     return Int(n)
   }
@@ -370,7 +388,7 @@ public final class ExampleParser: @unchecked Sendable {
     var p = origin
     let end = origin + record.count
     while p < end {
-      let tag = try varint(&p, end, origin)
+      let tag = try tag(&p, end, origin)
       if tag == 0x0A {
         let n = try length(&p, end, origin)
         try parseFeatures(p, p + n, origin, cols)
@@ -470,7 +488,7 @@ public final class ExampleParser: @unchecked Sendable {
         try parseEntry(q, entryEnd, origin, cols)
         continue
       }
-      let tag = try varint(&p, end, origin)
+      let tag = try tag(&p, end, origin)
       if tag >> 3 == 1 {
         throw .malformed("Features.feature has wire type \(tag & 7)", at: p - origin)
       }
@@ -552,7 +570,7 @@ public final class ExampleParser: @unchecked Sendable {
     var keyStart = start, keyLen = 0
     var p = start
     while p < end {
-      let tag = try varint(&p, end, origin)
+      let tag = try tag(&p, end, origin)
       switch tag {
       case 0x0A:
         keyLen = try length(&p, end, origin)
@@ -569,7 +587,7 @@ public final class ExampleParser: @unchecked Sendable {
     if c >= 0 { beginEntry(c, cols) }
     p = start
     while p < end {
-      let tag = try varint(&p, end, origin)
+      let tag = try tag(&p, end, origin)
       if tag == 0x12 {
         let n = try length(&p, end, origin)
         try parseFeature(p, p + n, origin, column: c, cols)
@@ -634,7 +652,7 @@ public final class ExampleParser: @unchecked Sendable {
   private func parseFeature(_ start: Ptr, _ end: Ptr, _ origin: Ptr, column c: Int, _ cols: UnsafeMutablePointer<ColumnStorage>) throws(ParseFailure) {
     var p = start
     while p < end {
-      let tag = try varint(&p, end, origin)
+      let tag = try tag(&p, end, origin)
       let field = tag >> 3
       if (1...3).contains(field) {
         guard tag & 7 == 2 else { throw .malformed("Feature kind field has wire type \(tag & 7)", at: p - origin) }
@@ -671,7 +689,7 @@ public final class ExampleParser: @unchecked Sendable {
     switch k {
     case 3:  // Int64List
       while p < end {
-        let tag = try varint(&p, end, origin)
+        let tag = try tag(&p, end, origin)
         if tag == 0x0A {
           let n = try length(&p, end, origin)
           let e = p + n
@@ -699,7 +717,7 @@ public final class ExampleParser: @unchecked Sendable {
       }
     case 2:  // FloatList
       while p < end {
-        let tag = try varint(&p, end, origin)
+        let tag = try tag(&p, end, origin)
         if tag == 0x0A {
           let n = try length(&p, end, origin)
           guard n % 4 == 0 else { throw .malformed("packed float list of \(n) bytes", at: p - origin) }
@@ -719,7 +737,7 @@ public final class ExampleParser: @unchecked Sendable {
       }
     default:  // BytesList
       while p < end {
-        let tag = try varint(&p, end, origin)
+        let tag = try tag(&p, end, origin)
         if tag == 0x0A {
           let n = try length(&p, end, origin)
           col.pointee.bytes.append(raw: p, count: n)
@@ -737,7 +755,7 @@ public final class ExampleParser: @unchecked Sendable {
   private func validateList(_ k: UInt8, _ start: Ptr, _ end: Ptr, _ origin: Ptr) throws(ParseFailure) {
     var p = start
     while p < end {
-      let tag = try varint(&p, end, origin)
+      let tag = try tag(&p, end, origin)
       if tag >> 3 == 1 {
         switch (k, tag & 7) {
         case (3, 2):

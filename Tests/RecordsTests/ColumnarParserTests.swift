@@ -393,6 +393,83 @@ final class ColumnarParserTests: XCTestCase {
       }
     }
   }
+  /// libprotobuf-c reads a tag or a length prefix of at most 5 bytes and rejects a longer one,
+  /// even a non-minimal encoding of a small value; the columnar parse agrees, at every level.
+  func testTagsAndLengthPrefixesLongerThanFiveBytesAreRejectedLikeLibprotobufC() throws {
+    let spec = try ParseSpec([FeatureSpec("a", .int64)])
+    // wrap(level, extra): a record with `extra` appended inside the Example (0), its Features (1),
+    // the entry of "a" (2), its Feature (3) or its Int64List (4).
+    func wrap(_ level: Int, _ extra: [UInt8]) -> [UInt8] {
+      var list = WireWriter(); list.lengthDelimited(1, [0x05]); if level == 4 { list.bytes += extra }
+      var feature = WireWriter(); feature.lengthDelimited(3, list.bytes); if level == 3 { feature.bytes += extra }
+      var entry = WireWriter(); entry.lengthDelimited(1, [0x61]); entry.lengthDelimited(2, feature.bytes)
+      if level == 2 { entry.bytes += extra }
+      var features = WireWriter(); features.lengthDelimited(1, entry.bytes); if level == 1 { features.bytes += extra }
+      var example = WireWriter(); example.lengthDelimited(1, features.bytes); if level == 0 { example.bytes += extra }
+      return example.bytes
+    }
+    let fiveByteTag: [UInt8] = [0xF8, 0xFF, 0xFF, 0xFF, 0x0F, 0x00]      // field 2^32 - 1, varint 0
+    let sixByteTag: [UInt8] = [0xF8, 0x80, 0x80, 0x80, 0x80, 0x00, 0x00]  // field 15, padded
+    let fiveByteLength: [UInt8] = [0x7A, 0x81, 0x80, 0x80, 0x80, 0x00, 0xFF]  // field 15, 1 byte
+    let sixByteLength: [UInt8] = [0x7A, 0x81, 0x80, 0x80, 0x80, 0x80, 0x00, 0xFF]
+    for level in 0...4 {
+      for (extra, valid) in [(fiveByteTag, true), (sixByteTag, false), (fiveByteLength, true), (sixByteLength, false)] {
+        let payload = wrap(level, extra)
+        let full = try? Example(serialized: payload)
+        XCTAssertEqual(full != nil, valid, "libprotobuf-c, level \(level), \(extra)")
+        let batch = ParsedBatch(spec: spec)
+        let columnar = Result { try ExampleParser(spec: spec).parse([payload], into: batch) }
+        if valid {
+          XCTAssertNoThrow(try columnar.get(), "level \(level), \(extra)")
+          XCTAssertEqual(batch.column(0).feature(row: 0), .int64List([5]), "level \(level), \(extra)")
+        } else {
+          XCTAssertThrowsError(try columnar.get(), "level \(level), \(extra)")
+        }
+      }
+    }
+  }
+
+  /// A map entry whose Feature occurs twice with no kind set either time is valid protobuf, read
+  /// by TensorFlow (checked with TF 2.21's `tf.train.Example.FromString`) and by the columnar
+  /// parse as one Feature with no kind. libprotobuf-c rejects the record: its merge of two messages with no oneof case set
+  /// fails. Once a kind is set, later empty occurrences merge fine there too. This test pins
+  /// both behaviours, so a libprotobuf-c that fixes the merge shows up here.
+  func testAFeatureOccurringTwiceWithoutAKindIsEmptyAsInTensorFlowWhereLibprotobufCFails() throws {
+    let spec = try ParseSpec([FeatureSpec("a", .float), FeatureSpec("b", .int64)])
+    func record(_ values: [[UInt8]]) -> [UInt8] {
+      var entry = WireWriter(), other = WireWriter(), features = WireWriter(), example = WireWriter()
+      entry.lengthDelimited(1, Array("a".utf8))
+      for v in values { entry.lengthDelimited(2, v) }
+      other.lengthDelimited(1, Array("b".utf8))
+      other.lengthDelimited(2, [0x1A, 0x00])
+      features.lengthDelimited(1, entry.bytes)
+      features.lengthDelimited(1, other.bytes)
+      example.lengthDelimited(1, features.bytes)
+      return example.bytes
+    }
+    let floatList: [UInt8] = [0x12, 0x06, 0x0A, 0x04, 0x00, 0x00, 0x80, 0x3F]
+    // Two kindless occurrences (empty, or an unknown field only), then a kind after them.
+    let kindless = [record([[], []]), record([[], [0x20, 0x01]]), record([[], [], floatList])]
+    let merged = [record([floatList, [], []]), record([[], floatList])]
+    for (i, payload) in kindless.enumerated() {
+      XCTAssertTrue(kindlessFeatureMerge(payload), "form \(i)")
+      XCTAssertThrowsError(try Example(serialized: payload), "libprotobuf-c's merge, form \(i)")
+    }
+    for (i, payload) in merged.enumerated() {
+      XCTAssertFalse(kindlessFeatureMerge(payload), "form \(i)")
+      XCTAssertEqual(try Example(serialized: payload).features?["a"], .floatList([1]), "form \(i)")
+    }
+    let batch = ParsedBatch(spec: spec)
+    try ExampleParser(spec: spec).parse(kindless + merged, into: batch)
+    // A feature with no kind is unset, as in a full decode of one occurrence: not present.
+    let a: [Feature] = [.unset, .unset, .floatList([1]), .floatList([1]), .floatList([1])]
+    for (r, want) in a.enumerated() {
+      XCTAssertEqual(batch.column(0).present[r], want == .unset ? 0 : 1, "record \(r)")
+      XCTAssertEqual(batch.column(0).feature(row: r), want == .unset ? .floatList([]) : want, "record \(r)")
+      XCTAssertEqual(batch.column(1).feature(row: r), .int64List([]), "record \(r)")
+    }
+  }
+
   /// The property: for any legal encoding, the columnar parse equals a libprotobuf-c decode.
   func testColumnarParseAgreesWithLibprotobufCOnRandomExamples() throws {
     var rng = SplitMix64(seed: 20261122)
