@@ -63,6 +63,8 @@ extension Example {
   }
 
   /// Encodes with libprotobuf-c: map entries sorted by key, one packed chunk per numeric list.
+  /// libprotobuf-c keeps names as C strings, so a name is written up to its first NUL; the JSON
+  /// reader (`records write`) refuses such names.
   public func serialized() -> [UInt8] {
     let arena = CArena()
     let msg = arena.new(Tensorflow__Example.self, tensorflow__example__init)
@@ -101,7 +103,7 @@ extension SequenceExample {
     self = try bytes.withUnsafeBytes { try SequenceExample(serialized: $0) }
   }
 
-  /// Encodes with libprotobuf-c, map entries sorted by key.
+  /// Encodes with libprotobuf-c, map entries sorted by key (names up to a NUL, as above).
   public func serialized() -> [UInt8] {
     let arena = CArena()
     let msg = arena.new(Tensorflow__SequenceExample.self, tensorflow__sequence_example__init)

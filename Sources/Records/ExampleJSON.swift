@@ -126,6 +126,15 @@ struct JSONReader {
     return v
   }
 
+  /// A feature or feature list name. libprotobuf-c, which encodes the messages, keeps names as
+  /// C strings and would silently cut one at a NUL, so such a name is refused here.
+  static func name(_ name: String, _ path: String) throws -> String {
+    guard !name.utf8.contains(0) else {
+      throw ExampleJSONError(path: path, message: "the name \(JSONWriter.serialize(.string(name))) contains U+0000, which libprotobuf-c cannot encode (it would end the name there)")
+    }
+    return name
+  }
+
   static func values(_ v: JSONValue?, _ path: String) throws -> [JSONValue] {
     guard let v else { return [] }
     let m = try object(v, path, allowed: ["value"])
@@ -208,7 +217,7 @@ extension Features {
         throw ExampleJSONError(path: path + ".feature", message: "expected an object, found \(f.typeName)")
       }
       for (name, value) in entries {
-        map[name] = try Feature(canonicalJSON: value, path: "\(path).feature.\(name)")
+        map[try JSONReader.name(name, "\(path).feature")] = try Feature(canonicalJSON: value, path: "\(path).feature.\(name)")
       }
     }
     feature = map
@@ -244,7 +253,7 @@ extension SequenceExample {
             }
             steps = try items.enumerated().map { try Feature(canonicalJSON: $1, path: "\(ep).feature[\($0)]") }
           }
-          map[name] = FeatureList(steps)
+          map[try JSONReader.name(name, p + ".feature_list")] = FeatureList(steps)
         }
       }
       return FeatureLists(map)

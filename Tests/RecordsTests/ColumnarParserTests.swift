@@ -429,6 +429,23 @@ final class ColumnarParserTests: XCTestCase {
     }
   }
 
+  /// A feature name with a NUL byte is a different name to TensorFlow and to the columnar parse;
+  /// libprotobuf-c keeps names as C strings, so to it the name ends at the NUL.
+  func testAFeatureNameWithANulByteIsItsWholeNameAsInTensorFlowWhereLibprotobufCCutsIt() throws {
+    let spec = try ParseSpec([FeatureSpec("f", .int64), FeatureSpec("f\0x", .int64)])
+    var entry = WireWriter(), features = WireWriter(), example = WireWriter()
+    entry.lengthDelimited(1, [0x66, 0x00, 0x78])
+    entry.lengthDelimited(2, [0x1A, 0x03, 0x0A, 0x01, 0x07])
+    features.lengthDelimited(1, entry.bytes)
+    example.lengthDelimited(1, features.bytes)
+    XCTAssertTrue(libprotobufCDeparture(example.bytes))
+    XCTAssertEqual(Array(try Example(serialized: example.bytes).features!.feature.keys), ["f"], "libprotobuf-c")
+    let batch = ParsedBatch(spec: spec)
+    try ExampleParser(spec: spec).parse([example.bytes], into: batch)
+    XCTAssertEqual(batch.column(0).present[0], 0, "\"f\" is not in the record")
+    XCTAssertEqual(batch.column(1).feature(row: 0), .int64List([7]))
+  }
+
   /// A map entry whose Feature occurs twice with no kind set either time is valid protobuf, read
   /// by TensorFlow (checked with TF 2.21's `tf.train.Example.FromString`) and by the columnar
   /// parse as one Feature with no kind. libprotobuf-c rejects the record: its merge of two messages with no oneof case set
@@ -452,11 +469,11 @@ final class ColumnarParserTests: XCTestCase {
     let kindless = [record([[], []]), record([[], [0x20, 0x01]]), record([[], [], floatList])]
     let merged = [record([floatList, [], []]), record([[], floatList])]
     for (i, payload) in kindless.enumerated() {
-      XCTAssertTrue(kindlessFeatureMerge(payload), "form \(i)")
+      XCTAssertTrue(libprotobufCDeparture(payload), "form \(i)")
       XCTAssertThrowsError(try Example(serialized: payload), "libprotobuf-c's merge, form \(i)")
     }
     for (i, payload) in merged.enumerated() {
-      XCTAssertFalse(kindlessFeatureMerge(payload), "form \(i)")
+      XCTAssertFalse(libprotobufCDeparture(payload), "form \(i)")
       XCTAssertEqual(try Example(serialized: payload).features?["a"], .floatList([1]), "form \(i)")
     }
     let batch = ParsedBatch(spec: spec)

@@ -35,11 +35,18 @@ final class JSONTests: XCTestCase {
       (#"{"features": {"feature": {"x": {"bytes_list": {"value": ["***"]}}}}}"#, "features.feature.x.bytes_list.value[0]"),
       (#"{"features": {"feature": {"x": {"int64_list": {}, "float_list": {}}}}}"#, "features.feature.x"),
       (#"{"feature": {}}"#, "example"),
+      // libprotobuf-c would end the name at the NUL and write "f".
+      (#"{"features": {"feature": {"f\u0000x": {"int64_list": {"value": ["1"]}}}}}"#, "features.feature"),
     ]
     for (text, path) in cases {
       XCTAssertThrowsError(try Example(canonicalJSON: JSONParser.parse(text)), text) { error in
         XCTAssertEqual((error as? ExampleJSONError)?.path, path, "\(error)")
       }
+    }
+    let sequence = #"{"feature_lists": {"feature_list": {"s\u0000": {"feature": []}}}}"#
+    XCTAssertThrowsError(try SequenceExample(canonicalJSON: JSONParser.parse(sequence))) { error in
+      XCTAssertEqual((error as? ExampleJSONError)?.path, "feature_lists.feature_list", "\(error)")
+      XCTAssertTrue("\(error)".contains(#""s\u0000""#), "\(error)")
     }
   }
 
