@@ -119,8 +119,10 @@ final class FuzzTests: XCTestCase {
       } catch let e as RecordsError {
         columnarOK = false
         XCTAssertTrue([.malformedProto, .invalidInput].contains(e.kind))
-        // It may reject a well-formed payload only for a kind other than the spec's.
-        XCTAssertFalse(full != nil && e.kind == .malformedProto, "round \(round): \(e)")
+        // It may reject a well-formed payload only for a kind other than the spec's, or for a
+        // tag of field number 0 written in more than one byte (`80 00`), which protobuf forbids
+        // (Python's protobuf rejects it) and libprotobuf-c 1.4 keeps as an unknown field.
+        XCTAssertFalse(full != nil && e.kind == .malformedProto && !"\(e)".contains("field number 0"), "round \(round): \(e)")
       }
       if libprotobufCDeparture(payload) { continue }
       XCTAssertFalse(full == nil && columnarOK, "round \(round): the columnar parse accepted a payload libprotobuf-c rejects")
