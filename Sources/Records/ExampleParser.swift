@@ -336,6 +336,13 @@ public final class ExampleParser: @unchecked Sendable {
       p += 1
       return t
     }
+    return try longTag(&p, end, origin)
+  }
+
+  /// A tag of two bytes or more, out of line: inlined at all nine tag reads, it cost the hot loop
+  /// registers (parseFeatures: 665M instructions on 100k records instead of 610M).
+  @inline(never)
+  private func longTag(_ p: inout Ptr, _ end: Ptr, _ origin: Ptr) throws(ParseFailure) -> UInt64 {
     let start = p
     let t = try varint(&p, end, origin)
     guard p - start <= 5 else { throw .malformed("field tag longer than 5 bytes", at: start - origin) }
