@@ -410,6 +410,9 @@ public final class ExampleParser: @unchecked Sendable {
   }
 
   private func parseFeatures(_ start: Ptr, _ end: Ptr, _ origin: Ptr, _ cols: UnsafeMutablePointer<ColumnStorage>) throws(ParseFailure) {
+    // The record's row, in a register: as a property it was loaded three times per entry, since
+    // the stores into the columns might, as far as the compiler knows, have changed it.
+    let thisRow = row
     var p = start
     while p < end {
       if p.pointee == 0x0A {
@@ -461,7 +464,7 @@ public final class ExampleParser: @unchecked Sendable {
           }
           let want = info[c].kindTag
           let col = cols + c
-          let start = col.pointee.rows.base[row]
+          let start = col.pointee.rows.base[thisRow]
           let word = touched + (c &>> 6)
           let bit: UInt64 = 1 &<< UInt64(c & 63)
           // Seen before in this record (by this path, or by the general one, which makes the
@@ -487,8 +490,8 @@ public final class ExampleParser: @unchecked Sendable {
           // finishRecord to report, since a later entry with the same key may still replace it.
           let fixed = info[c].fixed
           if fixed >= 0 && count &- start != fixed { irregular = true }
-          col.pointee.rows.base[row &+ 1] = count
-          col.pointee.present.base[row] = 1
+          col.pointee.rows.base[thisRow &+ 1] = count
+          col.pointee.present.base[thisRow] = 1
           word.pointee |= bit
           continue
         }
