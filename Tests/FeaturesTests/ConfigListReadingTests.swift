@@ -101,7 +101,8 @@ final class ConfigListReadingTests: XCTestCase {
   }
 
   /// Lists outside the written form are left to libyaml, alone or (when a list read from the
-  /// text is not a column's) with the whole document; the result is the same either way.
+  /// text is not a column's) with the whole document; the result is the same either way. The
+  /// direct reading ignores indentation inside a list; so does libyaml (the last three cases).
   func testListsOutsideTheWrittenFormReadTheSameBothWays() {
     let head = "label: y\ncolumns:\n"
     let cases: [(String, String, Int)] = [
@@ -120,6 +121,9 @@ final class ConfigListReadingTests: XCTestCase {
       ("a duplicate in a list read directly", head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"a\", \"b\", \"a\"]\n", 1),
       ("a syntax error after a list", head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"a\"]\n  - {name: w\n", 0),
       ("a surrogate escape", head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"\\uD800\"]\n", 0),
+      ("continuation lines indented less than the key", head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"a\",\n  \"b\",\n \"c\"]\n", 1),
+      ("a continuation line at column 0", head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"a\",\n\"b\"]\n", 1),
+      ("a closing bracket at column 0", head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"a\",\n    \"b\"\n]\n", 1),
     ]
     for (name, text, listsRead) in cases {
       let r = bothReadings(text)
