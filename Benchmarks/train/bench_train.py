@@ -17,6 +17,7 @@ Per run (interleaved, so both see the same machine state):
         the examples kept in memory (as PyTorch is measured);
       - end to end from raw GZIP shards (`convert --format criteo`): 1 epoch read, parsed,
         transformed (vocabulary lookups, bucketizing) and trained;
+      - the same from raw uncompressed shards, which shows what inflating the GZIP shards costs;
       - end to end from transformed shards (`convert --transform`, uncompressed): 1 epoch read,
         parsed and trained on the materialised ids, like PyTorch's prepared tensors;
       - the same from transformed shards with packed ids (`convert --transform --pack-ids`): each
@@ -82,11 +83,13 @@ def prepare():
         subprocess.run([ARGS.torch_python, os.path.join(ARGS.shared, "baselines", "criteo_prep.py"), "--train", train_tsv,
                         "--test", test_tsv, "--out", prep, "--min-count", "2"], check=True)
     ck = ARGS.ctrkit
-    for tsv, out, shards in [(train_tsv, "raw", 8), (test_tsv, "raw-test", 1)]:
+    for tsv, out, shards, compression in [(train_tsv, "raw", 8, "gzip"), (test_tsv, "raw-test", 1, "gzip"),
+                                          (train_tsv, "raw-none", 8, "none"), (test_tsv, "raw-none-test", 1, "none")]:
         if not os.path.exists(os.path.join(s, out, "MANIFEST.json")):
-            log(f"== ctrkit convert {os.path.basename(tsv)} -> {out} (GZIP)")
+            log(f"== ctrkit convert {os.path.basename(tsv)} -> {out} ({compression})")
             subprocess.run([ck, "convert", "--input", tsv, "--format", "criteo", "--output", os.path.join(s, out),
-                            "--shards", str(shards), "--compression", "gzip", "--overwrite"], check=True, stdout=subprocess.DEVNULL)
+                            "--shards", str(shards), "--compression", compression, "--overwrite"],
+                           check=True, stdout=subprocess.DEVNULL)
     fitted = os.path.join(s, "fitted.yaml")
     if not os.path.exists(fitted):
         log("== ctrkit analyze (Examples/criteo/features.yaml)")
@@ -141,6 +144,7 @@ def torch_train(prep, model, seed):
 # The end-to-end measures: result key, experiment config suffix, shard folder, name.
 END_TO_END = [
     ("raw", "", "raw", "CTRKit, end to end, raw GZIP shards"),
+    ("raw_none", "", "raw-none", "CTRKit, end to end, raw uncompressed shards"),
     ("transformed", "-t", "t", "CTRKit, end to end, transformed shards"),
     ("packed", "-tp", "tp", "CTRKit, end to end, packed-id shards"),
 ]
@@ -238,6 +242,8 @@ def summarize(results, runs, rows, load_end=None):
              [median(x["epochs_ex_per_s"][1:]) for x in r["memory"]]),
         ]
         for key, _, _, name in END_TO_END:
+            if key not in r:  # a log from before the measure existed
+                continue
             rates = [x["epochs_ex_per_s"][0] for x in r[key]]
             rows.append((name, median(rates), r[key], rates))
         m = {}
