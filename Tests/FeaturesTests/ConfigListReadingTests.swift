@@ -123,6 +123,8 @@ final class ConfigListReadingTests: XCTestCase {
       ("a surrogate escape", head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"\\uD800\"]\n", 0),
       ("continuation lines indented less than the key", head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"a\",\n  \"b\",\n \"c\"]\n", 1),
       ("a continuation line at column 0", head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"a\",\n\"b\"]\n", 1),
+      ("text after a multi-line list, on its last line", head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"a\",\n      \"b\"] x\n", 0),
+      ("an error below a multi-line list of CRLF lines", (head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"a\",\n      \"b\",\n   \"c\"]  # why\n    bogus: 1\n").replacingOccurrences(of: "\n", with: "\r\n"), 1),
       ("a closing bracket at column 0", head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"a\",\n    \"b\"\n]\n", 1),
     ]
     for (name, text, listsRead) in cases {
