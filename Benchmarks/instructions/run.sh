@@ -50,7 +50,7 @@ else
 fi
 # epoch NAME CONFIG SHARD: one LR epoch from one shard of TRAIN (2 threads, as the benchmark).
 # The raw shard's count includes reading fitted.yaml and writing the model's experiment.yaml
-# (about 3.4G instructions for their inline vocabularies), outside the epoch: compare its
+# (about 2.5G instructions for their inline vocabularies), outside the epoch: compare its
 # functions, not its total.
 epoch() {
   local name=$1 config=$2 shard=$3
