@@ -130,7 +130,8 @@ struct JSONReader {
   /// C strings and would silently cut one at a NUL, so such a name is refused here.
   static func name(_ name: String, _ path: String) throws -> String {
     guard !name.utf8.contains(0) else {
-      throw ExampleJSONError(path: path, message: "the name \(JSONWriter.serialize(.string(name))) contains U+0000, which libprotobuf-c cannot encode (it would end the name there)")
+      throw ExampleJSONError(path: path, message: "the name \(JSONWriter.serialize(.string(name))) contains U+0000, "
+                               + "which libprotobuf-c cannot encode (it would end the name there)")
     }
     return name
   }

@@ -438,9 +438,9 @@ public final class ExampleParser: @unchecked Sendable {
             let keyLen = Int(q[1])
             v = q + (2 &+ keyLen)
             let rest = entryLen &- keyLen &- 2
+            let lengths = UInt32(truncatingIfNeeded: rest &- 2) &<< 8 | UInt32(truncatingIfNeeded: rest &- 4) &<< 24
             guard UInt(bitPattern: rest &- 4) <= 0x7D
-              && UInt32(littleEndian: UnsafeRawPointer(v).loadUnaligned(as: UInt32.self))
-                == info[guess].valueHead | UInt32(truncatingIfNeeded: rest &- 2) &<< 8 | UInt32(truncatingIfNeeded: rest &- 4) &<< 24
+              && UInt32(littleEndian: UnsafeRawPointer(v).loadUnaligned(as: UInt32.self)) == info[guess].valueHead | lengths
             else { break canonical }
             previousColumn = guess
             c = guess
