@@ -585,13 +585,14 @@ final class ColumnPlan: @unchecked Sendable {
       // Raw pointers and `while` loops, with room for one id per value reserved up front: through
       // the buffers' append and `col.bytes(i)` the loops cost more than the lookups.
       let rows = col.rowOffsets.baseAddress!, starts = col.bytesOffsets.baseAddress!
-      let data = col.bytesData.baseAddress
+      // Without bytes (every value empty) any address does: no value is read through it.
+      let data = col.bytesData.baseAddress.map(UnsafeRawPointer.init) ?? UnsafeRawPointer(starts)
       let first = rows[0], values = rows[parsed.count] &- first
       var out = ReservedIds(&outIds, &offsets, values: values, rows: parsed.count)
       defer { out.commit(&outIds, &offsets) }
       @inline(__always)
       func value(_ i: Int) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: data.map { $0 + starts[i] }, count: starts[i &+ 1] &- starts[i])
+        UnsafeRawBufferPointer(start: data + starts[i], count: starts[i &+ 1] &- starts[i])
       }
       withUnsafeTemporaryAllocation(of: UInt64.self, capacity: max(values, 1)) { buffer in
         let hashes = buffer.baseAddress! - first
