@@ -1,4 +1,4 @@
-import Features
+@testable import Features
 import Foundation
 import Records
 import XCTest
@@ -155,6 +155,24 @@ final class VocabularyLookupTests: XCTestCase {
     }
     XCTAssertThrowsError(try VocabularyLookup(strings: ["\(prefix)xyz", "a", "\(prefix)xyz"])) {
       XCTAssertEqual(($0 as? TFCompatError)?.kind, .invalidVocabulary)
+    }
+  }
+
+  /// The probe compares a key with a slot only after their hashes and lengths agree, so the
+  /// compare itself (two overlapping loads per side for 4...16 bytes) is checked directly: for
+  /// every length, the slot's own key is equal, and a key differing in any one of its first 16
+  /// bytes is not.
+  func testASlotsPrefixCompareSeesEveryByteOfEveryLength() throws {
+    for n in 1...24 {
+      let key = (0..<n).map { UInt8(97 + $0 % 26) }
+      let table = try ByteKeyTable.build([key]).get()
+      let slot = (0...table.mask).map { table.slots + $0 }.first { $0.pointee.index == 0 }!
+      key.withUnsafeBytes { XCTAssertTrue(table.prefixEqual(slot, $0.baseAddress!, n), "length \(n)") }
+      for j in 0..<min(n, 16) {
+        var other = key
+        other[j] ^= 0x20
+        other.withUnsafeBytes { XCTAssertFalse(table.prefixEqual(slot, $0.baseAddress!, n), "length \(n), byte \(j)") }
+      }
     }
   }
 

@@ -28,6 +28,8 @@ final class ByteKeyTable: @unchecked Sendable {
   @usableFromInline let arena: UnsafeMutablePointer<UInt8>
   @usableFromInline let starts: UnsafeMutablePointer<Int>
   @usableFromInline let count: Int
+  /// Where `Slot.prefix` starts within a slot.
+  @usableFromInline let prefixOffset = MemoryLayout<Slot>.offset(of: \Slot.prefix)!
 
   private init(count: Int, capacity: Int, arenaBytes: Int) {
     self.count = count
@@ -132,14 +134,33 @@ final class ByteKeyTable: @unchecked Sendable {
       if i < 0 { return nil }
       if s.pointee.hash == h && Int(s.pointee.length) == key.count {
         let n = key.count
-        let head = min(n, 16)
-        let equal = head == 0 || withUnsafeBytes(of: &s.pointee.prefix) { p in
-          bytesEqual(p.baseAddress!, key.baseAddress!, head)
+        if n == 0 { return i }
+        if prefixEqual(s, key.baseAddress!, n) && (n <= 16 || bytesEqual(arena + starts[i] + 16, key.baseAddress! + 16, n - 16)) {
+          return i
         }
-        if equal && (n <= 16 || bytesEqual(arena + starts[i] + 16, key.baseAddress! + 16, n - 16)) { return i }
       }
       slot = (slot + 1) & mask
     }
+  }
+}
+
+extension ByteKeyTable {
+  /// Whether the first min(n, 16) bytes of a key of length n equal slot s's prefix: two
+  /// overlapping loads on each side cover 4...16 bytes without a loop (the byte loop cost more
+  /// than the rest of a lookup's compare).
+  @inlinable @inline(__always)
+  func prefixEqual(_ s: UnsafeMutablePointer<Slot>, _ key: UnsafeRawPointer, _ n: Int) -> Bool {
+    let p = UnsafeRawPointer(s) + prefixOffset
+    if n >= 8 {
+      let last = min(n, 16) &- 8
+      return p.loadUnaligned(as: UInt64.self) == key.loadUnaligned(as: UInt64.self)
+        && p.loadUnaligned(fromByteOffset: last, as: UInt64.self) == key.loadUnaligned(fromByteOffset: last, as: UInt64.self)
+    }
+    if n >= 4 {
+      return p.loadUnaligned(as: UInt32.self) == key.loadUnaligned(as: UInt32.self)
+        && p.loadUnaligned(fromByteOffset: n &- 4, as: UInt32.self) == key.loadUnaligned(fromByteOffset: n &- 4, as: UInt32.self)
+    }
+    return bytesEqual(p, key, n)
   }
 }
 
