@@ -47,15 +47,139 @@ extension Features {
   }
 }
 
+/// libprotobuf-c 1.4 rejects one form of valid protobuf: a map entry whose Feature occurs again
+/// while neither the occurrences so far nor the new one set a kind (`12 00 12 00`; its merge of
+/// two messages with no oneof case set fails). TensorFlow reads such an entry as it reads one
+/// occurrence. When libprotobuf-c refuses a payload, the decoders retry once on a copy without the
+/// occurrences that set no kind (all but the first, if none sets one), which merge to the same
+/// Feature. Each dropped occurrence is one libprotobuf-c unpacks by itself as a Feature, with its
+/// tag and length as libprotobuf-c reads them, so the retry accepts nothing libprotobuf-c would
+/// reject for another reason.
+enum KindlessFeatureMerges {
+  /// A field of a message: where it starts, where its length-delimited body starts and ends.
+  struct Field {
+    var number: UInt64
+    var wireType: UInt64
+    var start: Int
+    var bodyStart: Int
+    var end: Int
+  }
+
+  /// The fields of `b[range]`, reading tags and lengths of at most 5 bytes as libprotobuf-c does;
+  /// nil if they do not parse.
+  static func fields(_ b: UnsafeRawBufferPointer, _ range: Range<Int>) -> [Field]? {
+    var i = range.lowerBound, out: [Field] = []
+    func varint(limit: Int) -> UInt64? {
+      var v: UInt64 = 0, shift: UInt64 = 0, n = 0
+      while i < range.upperBound && n < limit {
+        let x = b[i]
+        i += 1
+        n += 1
+        v |= UInt64(x & 0x7F) << shift
+        if x < 0x80 { return v }
+        shift += 7
+      }
+      return nil
+    }
+    while i < range.upperBound {
+      let start = i
+      guard let tag = varint(limit: 5) else { return nil }
+      switch tag & 7 {
+      case 0: guard varint(limit: 10) != nil else { return nil }
+      case 1: i += 8
+      case 5: i += 4
+      case 2:
+        guard let n = varint(limit: 5), n <= UInt64(range.upperBound - i) else { return nil }
+        out.append(Field(number: tag >> 3, wireType: 2, start: start, bodyStart: i, end: i + Int(n)))
+        i += Int(n)
+        continue
+      default: return nil
+      }
+      guard i <= range.upperBound else { return nil }
+      out.append(Field(number: tag >> 3, wireType: tag & 7, start: start, bodyStart: i, end: i))
+    }
+    return out
+  }
+
+  /// `b[range]` with the length-delimited fields numbered `number` replaced by `rewrite` of their
+  /// body (nil: kept as they are); nil when nothing changed or the fields do not parse.
+  static func rewriting(_ b: UnsafeRawBufferPointer, _ range: Range<Int>, field number: UInt64,
+                        _ rewrite: (Range<Int>) -> [UInt8]?) -> [UInt8]? {
+    guard let fields = fields(b, range) else { return nil }
+    var out: [UInt8] = [], changed = false
+    out.reserveCapacity(range.count)
+    for f in fields {
+      if f.number == number && f.wireType == 2, let body = rewrite(f.bodyStart..<f.end) {
+        // The tag as it was, then the new length.
+        var tagEnd = f.start
+        while b[tagEnd] >= 0x80 { tagEnd += 1 }
+        out.append(contentsOf: b[f.start...tagEnd])
+        var n = body.count
+        while n >= 0x80 { out.append(UInt8(n & 0x7F) | 0x80); n >>= 7 }
+        out.append(UInt8(n))
+        out.append(contentsOf: body)
+        changed = true
+      } else {
+        out.append(contentsOf: b[f.start..<f.end])
+      }
+    }
+    return changed ? out : nil
+  }
+
+  /// A `Features` message without the kindless occurrences of its entries' values, or nil.
+  static func features(_ b: UnsafeRawBufferPointer, _ range: Range<Int>) -> [UInt8]? {
+    rewriting(b, range, field: 1) { entry in
+      guard let fields = fields(b, entry) else { return nil }
+      let values = fields.filter { $0.number == 2 && $0.wireType == 2 }
+      guard values.count > 1 else { return nil }
+      var hasKind: [Bool] = []
+      for v in values {
+        let body = UnsafeRawBufferPointer(rebasing: b[v.bodyStart..<v.end])
+        guard let f = tensorflow__feature__unpack(nil, body.count, body.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+          return nil
+        }
+        hasKind.append(f.pointee.kind_case != TENSORFLOW__FEATURE__KIND__NOT_SET)
+        tensorflow__feature__free_unpacked(f, nil)
+      }
+      let anyKind = hasKind.contains(true)
+      var out: [UInt8] = [], dropped = false, keptKindless = false
+      var v = 0
+      for f in fields {
+        if f.number == 2 && f.wireType == 2 {
+          defer { v += 1 }
+          if !hasKind[v] && (anyKind || keptKindless) {
+            dropped = true
+            continue
+          }
+          keptKindless = keptKindless || !hasKind[v]
+        }
+        out.append(contentsOf: b[f.start..<f.end])
+      }
+      return dropped ? out : nil
+    }
+  }
+
+  /// A `tf.Example` (its field 1 is `features`) or a `tf.SequenceExample` (field 1 is `context`),
+  /// rewritten, or nil.
+  static func message(_ b: UnsafeRawBufferPointer) -> [UInt8]? {
+    rewriting(b, 0..<b.count, field: 1) { features(b, $0) }
+  }
+}
+
 extension Example {
   /// Decodes a serialized `tf.Example` with libprotobuf-c (accepts packed, unpacked and
-  /// repeated-chunk lists, keeping every value).
+  /// repeated-chunk lists, keeping every value); see `KindlessFeatureMerges` for the one retry.
   public init(serialized bytes: UnsafeRawBufferPointer) throws {
-    guard let msg = tensorflow__example__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+    func unpack(_ b: UnsafeRawBufferPointer) -> Features?? {
+      guard let msg = tensorflow__example__unpack(nil, b.count, b.baseAddress?.assumingMemoryBound(to: UInt8.self)) else { return nil }
+      defer { tensorflow__example__free_unpacked(msg, nil) }
+      return .some(msg.pointee.features.map { Features(UnsafePointer($0)) })
+    }
+    if let f = unpack(bytes) ?? KindlessFeatureMerges.message(bytes).flatMap({ $0.withUnsafeBytes(unpack) }) {
+      features = f
+    } else {
       throw ProtoDecodeError(message: "not a valid tf.Example protobuf (libprotobuf-c could not unpack \(bytes.count) bytes)")
     }
-    defer { tensorflow__example__free_unpacked(msg, nil) }
-    features = msg.pointee.features.map { Features(UnsafePointer($0)) }
   }
 
   public init(serialized bytes: [UInt8]) throws {
@@ -79,7 +203,10 @@ extension Example {
 extension SequenceExample {
   /// Decodes a serialized `tf.SequenceExample` with libprotobuf-c.
   public init(serialized bytes: UnsafeRawBufferPointer) throws {
-    guard let msg = tensorflow__sequence_example__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+    func unpack(_ b: UnsafeRawBufferPointer) -> UnsafeMutablePointer<Tensorflow__SequenceExample>? {
+      tensorflow__sequence_example__unpack(nil, b.count, b.baseAddress?.assumingMemoryBound(to: UInt8.self))
+    }
+    guard let msg = unpack(bytes) ?? KindlessFeatureMerges.message(bytes).flatMap({ $0.withUnsafeBytes(unpack) }) else {
       throw ProtoDecodeError(message: "not a valid tf.SequenceExample protobuf (libprotobuf-c could not unpack \(bytes.count) bytes)")
     }
     defer { tensorflow__sequence_example__free_unpacked(msg, nil) }

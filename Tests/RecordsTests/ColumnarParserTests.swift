@@ -447,43 +447,52 @@ final class ColumnarParserTests: XCTestCase {
   }
 
   /// A map entry whose Feature occurs twice with no kind set either time is valid protobuf, read
-  /// by TensorFlow (checked with TF 2.21's `tf.train.Example.FromString`) and by the columnar
-  /// parse as one Feature with no kind. libprotobuf-c rejects the record: its merge of two messages with no oneof case set
-  /// fails. Once a kind is set, later empty occurrences merge fine there too. This test pins
-  /// both behaviours, so a libprotobuf-c that fixes the merge shows up here.
-  func testAFeatureOccurringTwiceWithoutAKindIsEmptyAsInTensorFlowWhereLibprotobufCFails() throws {
+  /// by TensorFlow (checked with TF 2.21's `tf.train.Example.FromString`) as one Feature with no
+  /// kind. libprotobuf-c rejects it (its merge of two messages with no oneof case set fails), so
+  /// the full decode retries without the kindless occurrences (`KindlessFeatureMerges`); it and
+  /// the columnar parse then agree with TensorFlow, in tf.Example and in a SequenceExample's
+  /// context. The retry must not accept what libprotobuf-c rejects for another reason.
+  func testAFeatureOccurringTwiceWithoutAKindIsReadAsInTensorFlow() throws {
     let spec = try ParseSpec([FeatureSpec("a", .float), FeatureSpec("b", .int64)])
-    func record(_ values: [[UInt8]]) -> [UInt8] {
-      var entry = WireWriter(), other = WireWriter(), features = WireWriter(), example = WireWriter()
+    func features(_ values: [[UInt8]], other: [UInt8] = [0x1A, 0x00]) -> [UInt8] {
+      var entry = WireWriter(), second = WireWriter(), features = WireWriter()
       entry.lengthDelimited(1, Array("a".utf8))
       for v in values { entry.lengthDelimited(2, v) }
-      other.lengthDelimited(1, Array("b".utf8))
-      other.lengthDelimited(2, [0x1A, 0x00])
+      second.lengthDelimited(1, Array("b".utf8))
+      second.lengthDelimited(2, other)
       features.lengthDelimited(1, entry.bytes)
-      features.lengthDelimited(1, other.bytes)
-      example.lengthDelimited(1, features.bytes)
+      features.lengthDelimited(1, second.bytes)
+      return features.bytes
+    }
+    func record(_ values: [[UInt8]], other: [UInt8] = [0x1A, 0x00]) -> [UInt8] {
+      var example = WireWriter()
+      example.lengthDelimited(1, features(values, other: other))
       return example.bytes
     }
     let floatList: [UInt8] = [0x12, 0x06, 0x0A, 0x04, 0x00, 0x00, 0x80, 0x3F]
-    // Two kindless occurrences (empty, or an unknown field only), then a kind after them.
-    let kindless = [record([[], []]), record([[], [0x20, 0x01]]), record([[], [], floatList])]
-    let merged = [record([floatList, [], []]), record([[], floatList])]
-    for (i, payload) in kindless.enumerated() {
-      XCTAssertTrue(libprotobufCDeparture(payload), "form \(i)")
-      XCTAssertThrowsError(try Example(serialized: payload), "libprotobuf-c's merge, form \(i)")
-    }
-    for (i, payload) in merged.enumerated() {
-      XCTAssertFalse(libprotobufCDeparture(payload), "form \(i)")
-      XCTAssertEqual(try Example(serialized: payload).features?["a"], .floatList([1]), "form \(i)")
-    }
+    // Kindless occurrences (empty, or an unknown field only), alone or before and after a kind.
+    let forms: [([[UInt8]], Feature)] = [
+      ([[], []], .unset), ([[], [0x20, 0x01]], .unset), ([[0x20, 0x01], [0x20, 0x02], []], .unset),
+      ([[], [], floatList], .floatList([1])), ([floatList, [], []], .floatList([1])), ([[], floatList, []], .floatList([1])),
+    ]
     let batch = ParsedBatch(spec: spec)
-    try ExampleParser(spec: spec).parse(kindless + merged, into: batch)
-    // A feature with no kind is unset, as in a full decode of one occurrence: not present.
-    let a: [Feature] = [.unset, .unset, .floatList([1]), .floatList([1]), .floatList([1])]
-    for (r, want) in a.enumerated() {
-      XCTAssertEqual(batch.column(0).present[r], want == .unset ? 0 : 1, "record \(r)")
-      XCTAssertEqual(batch.column(0).feature(row: r), want == .unset ? .floatList([]) : want, "record \(r)")
-      XCTAssertEqual(batch.column(1).feature(row: r), .int64List([]), "record \(r)")
+    try ExampleParser(spec: spec).parse(forms.map { record($0.0) }, into: batch)
+    for (r, (values, want)) in forms.enumerated() {
+      let full = try Example(serialized: record(values))
+      XCTAssertEqual(full.features?["a"], want, "form \(r)")
+      XCTAssertEqual(full.features?["b"], .int64List([]), "form \(r)")
+      XCTAssertEqual(batch.column(0).present[r], want == .unset ? 0 : 1, "form \(r)")
+      XCTAssertEqual(batch.column(0).feature(row: r), want == .unset ? .floatList([]) : want, "form \(r)")
+      var sequence = WireWriter()
+      sequence.lengthDelimited(1, features(values))
+      XCTAssertEqual(try SequenceExample(serialized: sequence.bytes).context?["a"], want, "context, form \(r)")
+    }
+    // Still rejected: a kindless occurrence beside a malformed one (a 6-byte tag inside it), or
+    // beside a malformed entry elsewhere.
+    let sixByteTag: [UInt8] = [0xF8, 0x80, 0x80, 0x80, 0x80, 0x00, 0x00]
+    for payload in [record([[], sixByteTag]), record([[], []], other: [0x1A, 0x03, 0x0A])] {
+      XCTAssertThrowsError(try Example(serialized: payload))
+      XCTAssertThrowsError(try ExampleParser(spec: spec).parse([payload], into: ParsedBatch(spec: spec)))
     }
   }
 
