@@ -130,28 +130,30 @@ enum KindlessFeatureMerges {
   static func features(_ b: UnsafeRawBufferPointer, _ range: Range<Int>) -> [UInt8]? {
     rewriting(b, range, field: 1) { entry in
       guard let fields = fields(b, entry) else { return nil }
-      let values = fields.filter { $0.number == 2 && $0.wireType == 2 }
-      guard values.count > 1 else { return nil }
-      var hasKind: [Bool] = []
-      for v in values {
-        let body = UnsafeRawBufferPointer(rebasing: b[v.bodyStart..<v.end])
-        guard let f = tensorflow__feature__unpack(nil, body.count, body.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+      // Per field: nil for the key and unknown fields, else whether that value occurrence sets a kind.
+      var setsKind: [Bool?] = []
+      for f in fields {
+        guard f.number == 2 && f.wireType == 2 else {
+          setsKind.append(nil)
+          continue
+        }
+        let body = UnsafeRawBufferPointer(rebasing: b[f.bodyStart..<f.end])
+        guard let feature = tensorflow__feature__unpack(nil, body.count, body.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
           return nil
         }
-        hasKind.append(f.pointee.kind_case != TENSORFLOW__FEATURE__KIND__NOT_SET)
-        tensorflow__feature__free_unpacked(f, nil)
+        setsKind.append(feature.pointee.kind_case != TENSORFLOW__FEATURE__KIND__NOT_SET)
+        tensorflow__feature__free_unpacked(feature, nil)
       }
-      let anyKind = hasKind.contains(true)
+      // Keep every occurrence that sets a kind; if none does, the first.
+      let anyKind = setsKind.contains(true)
       var out: [UInt8] = [], dropped = false, keptKindless = false
-      var v = 0
-      for f in fields {
-        if f.number == 2 && f.wireType == 2 {
-          defer { v += 1 }
-          if !hasKind[v] && (anyKind || keptKindless) {
+      for (f, kind) in zip(fields, setsKind) {
+        if kind == false {
+          if anyKind || keptKindless {
             dropped = true
             continue
           }
-          keptKindless = keptKindless || !hasKind[v]
+          keptKindless = true
         }
         out.append(contentsOf: b[f.start..<f.end])
       }
