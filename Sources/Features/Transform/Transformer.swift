@@ -565,16 +565,18 @@ final class ColumnPlan: @unchecked Sendable {
       // bucket, computed exactly as `rowIds` does without its per-row scratch list.
       let absent = column.default.map { Int64(b.bucket(Float($0))) } ?? Int64(b.boundaries.count + 1)
       let rows = col.rowOffsets
+      var out = ReservedIds(&outIds, &offsets, values: parsed.count, rows: parsed.count)
+      defer { out.commit(&outIds, &offsets) }
       for r in 0..<parsed.count {
         let lo = rows[r], hi = rows[r + 1]
         if lo == hi {
-          outIds.append(absent)
+          out.append(absent)
         } else if hi - lo != 1 {
           throw PlanFailure(row: r, message: "has \(hi - lo) values but the column's shape is 1")
         } else {
-          outIds.append(Int64(col.kind == .int64 ? b.bucket(col.int64Values[lo]) : b.bucket(col.floatValues[lo])))
+          out.append(Int64(col.kind == .int64 ? b.bucket(col.int64Values[lo]) : b.bucket(col.floatValues[lo])))
         }
-        offsets.append(outIds.count)
+        out.closeRow()
       }
       return
     }
