@@ -105,27 +105,29 @@ final class ConfigListReadingTests: XCTestCase {
   /// direct reading ignores indentation inside a list; so does libyaml (the last three cases).
   func testListsOutsideTheWrittenFormReadTheSameBothWays() {
     let head = "label: y\ncolumns:\n"
+    // Most cases are one vocabulary column; its first two lines.
+    let column = head + "  - name: v\n    type: vocabulary\n"
     let cases: [(String, String, Int)] = [
-      ("plain and single-quoted items", head + "  - name: v\n    type: vocabulary\n    vocabulary: [a, 'b', \"c\"]\n    frequencies: [3, 2, 1]\n", 1),
-      ("a comment inside", head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"a\", # why\n      \"b\"]\n", 0),
-      ("a trailing comma", head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"a\", \"b\",]\n", 0),
-      ("an escape JSON lacks", head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"a\\x41\", \"\\N\"]\n", 0),
-      ("a multi-line plain number", head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"a\", \"b\"]\n    frequencies: [1\n      2, 3]\n", 1),
-      ("CRLF line ends", (head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"a\",\n      \"b\"]\n").replacingOccurrences(of: "\n", with: "\r\n"), 1),
+      ("plain and single-quoted items", column + "    vocabulary: [a, 'b', \"c\"]\n    frequencies: [3, 2, 1]\n", 1),
+      ("a comment inside", column + "    vocabulary: [\"a\", # why\n      \"b\"]\n", 0),
+      ("a trailing comma", column + "    vocabulary: [\"a\", \"b\",]\n", 0),
+      ("an escape JSON lacks", column + "    vocabulary: [\"a\\x41\", \"\\N\"]\n", 0),
+      ("a multi-line plain number", column + "    vocabulary: [\"a\", \"b\"]\n    frequencies: [1\n      2, 3]\n", 1),
+      ("CRLF line ends", (column + "    vocabulary: [\"a\",\n      \"b\"]\n").replacingOccurrences(of: "\n", with: "\r\n"), 1),
       ("a lone CR", head + "  - name: v\n    type: vocabulary\r    vocabulary: [\"a\", \"b\"]\n", 0),
       ("a key in a block scalar", head + "  - name: |\n      vocabulary: [\"x\"]\n    type: vocabulary\n    vocabulary: [\"a\"]\n", 0),
       ("a list under another key", "label: y\ncolumns: []\nextra:\n  vocabulary: [\"a\"]\n", 0),
-      ("a list of a column of a nested columns key", head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"a\"]\n    embedding:\n      columns:\n        - vocabulary: [\"q\"]\n", 0),
-      ("a bad integer", head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"a\", \"b\"]\n    frequencies: [1, x]\n", 1),
+      ("a list of a column of a nested columns key", column + "    vocabulary: [\"a\"]\n    embedding:\n      columns:\n        - vocabulary: [\"q\"]\n", 0),
+      ("a bad integer", column + "    vocabulary: [\"a\", \"b\"]\n    frequencies: [1, x]\n", 1),
       ("a bad number", head + "  - name: b\n    type: bucketized\n    source: x\n    dtype: float\n    boundaries: [1, 2e]\n", 0),
-      ("a duplicate in a list read directly", head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"a\", \"b\", \"a\"]\n", 1),
-      ("a syntax error after a list", head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"a\"]\n  - {name: w\n", 0),
-      ("a surrogate escape", head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"\\uD800\"]\n", 0),
-      ("continuation lines indented less than the key", head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"a\",\n  \"b\",\n \"c\"]\n", 1),
-      ("a continuation line at column 0", head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"a\",\n\"b\"]\n", 1),
-      ("text after a multi-line list, on its last line", head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"a\",\n      \"b\"] x\n", 0),
-      ("an error below a multi-line list of CRLF lines", (head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"a\",\n      \"b\",\n   \"c\"]  # why\n    bogus: 1\n").replacingOccurrences(of: "\n", with: "\r\n"), 1),
-      ("a closing bracket at column 0", head + "  - name: v\n    type: vocabulary\n    vocabulary: [\"a\",\n    \"b\"\n]\n", 1),
+      ("a duplicate in a list read directly", column + "    vocabulary: [\"a\", \"b\", \"a\"]\n", 1),
+      ("a syntax error after a list", column + "    vocabulary: [\"a\"]\n  - {name: w\n", 0),
+      ("a surrogate escape", column + "    vocabulary: [\"\\uD800\"]\n", 0),
+      ("continuation lines indented less than the key", column + "    vocabulary: [\"a\",\n  \"b\",\n \"c\"]\n", 1),
+      ("a continuation line at column 0", column + "    vocabulary: [\"a\",\n\"b\"]\n", 1),
+      ("text after a multi-line list, on its last line", column + "    vocabulary: [\"a\",\n      \"b\"] x\n", 0),
+      ("an error below a multi-line list of CRLF lines", (column + "    vocabulary: [\"a\",\n      \"b\",\n   \"c\"]  # why\n    bogus: 1\n").replacingOccurrences(of: "\n", with: "\r\n"), 1),
+      ("a closing bracket at column 0", column + "    vocabulary: [\"a\",\n    \"b\"\n]\n", 1),
     ]
     for (name, text, listsRead) in cases {
       let r = bothReadings(text)
