@@ -118,12 +118,50 @@ struct ColumnInfo {
   /// with both lengths zero: or'ed with the lengths an entry's size implies, one 4-byte compare
   /// checks the value's layout and kind.
   var valueHead: UInt32
+  /// The whole header of a canonical single-chunk entry, from the entry's tag to the list's
+  /// length, `0A E 0A klen key 12 F kind-tag B 0A N` (h = klen + 10 bytes, at most 16): every
+  /// length follows from the entry's length E, as F = E - (klen+4), B = E - (klen+6) and
+  /// N = E - (klen+8), the size of the list's one packed chunk or bytes value. The expected
+  /// 16 bytes are `E * ones + base` as two little-endian words (`ones` has a 1 in E's lane and
+  /// in each derived length's; no lane borrows once E >= klen + 8), compared under the mask
+  /// `sigMaskHigh` for bytes 8..<h (bytes 0..<8 are always header). One compare then checks
+  /// the key, every tag and every length of the entry.
+  var sigOnesLow: UInt64 = 0, sigOnesHigh: UInt64 = 0
+  var sigBaseLow: UInt64 = 0, sigBaseHigh: UInt64 = 0
+  var sigMaskHigh: UInt64 = 0
+  /// klen + 8: the smallest E (a list of size 0); E - sigMin is the list's size N.
+  var sigMin = 0x100
+  /// The largest N whose E is still a one-byte length (0x7F - sigMin); a column with a key of
+  /// more than 6 bytes, or the sentinel, has sigMin 0x100 and never matches.
+  var sigSpan: UInt = 0
 
   init(kindTag: UInt8, fixed: Int, name: String) {
     self.kindTag = kindTag
     self.fixed = fixed
     valueHead = 0x12 | UInt32(kindTag << 3 | 2) << 16
     let key = Array(name.utf8)
+    if key.count <= 6 {
+      let k = key.count
+      var fixedBytes = [UInt8](repeating: 0, count: 16), ones = fixedBytes, subtract = fixedBytes
+      for (i, b) in ([0x0A, 0, 0x0A, UInt8(k)] + key + [0x12, 0, kindTag << 3 | 2, 0, 0x0A, 0]).enumerated() {
+        fixedBytes[i] = b
+      }
+      ones[1] = 1
+      for (lane, less) in [(k + 5, k + 4), (k + 7, k + 6), (k + 9, k + 8)] {
+        ones[lane] = 1
+        subtract[lane] = UInt8(less)
+      }
+      func word(_ b: [UInt8], _ from: Int) -> UInt64 {
+        (0..<8).reduce(UInt64(0)) { $0 | UInt64(b[from + $1]) << UInt64(8 * $1) }
+      }
+      sigOnesLow = word(ones, 0)
+      sigOnesHigh = word(ones, 8)
+      sigBaseLow = word(fixedBytes, 0) &- word(subtract, 0)
+      sigBaseHigh = word(fixedBytes, 8) &- word(subtract, 8)
+      sigMaskHigh = k + 10 - 8 == 8 ? ~0 : (1 << UInt64(8 * (k + 2))) - 1
+      sigMin = k + 8
+      sigSpan = UInt(0x7F - (k + 8))
+    }
     if key.count <= 5 {
       let bytes: [UInt8] = [0x0A, UInt8(key.count)] + key + [0x12]
       head = 0
@@ -146,8 +184,8 @@ public final class ExampleParser: @unchecked Sendable {
   private let columnCount: Int
   /// Per column whose entry took the general path: `stamp << 8 | kind` when the record has the
   /// feature (kind is the field number in effect, 0 = unset); an older stamp means the record
-  /// has not mentioned it. The canonical path sets only the column's `touched` bit (the cheaper
-  /// mark for the common case), and the general path clears that bit when it takes a column over.
+  /// has not mentioned it. The canonical path sets only the column's `touched` byte (the cheaper
+  /// mark for the common case), and the general path clears that byte when it takes a column over.
   private let state: UnsafeMutablePointer<UInt64>
   @exclusivity(unchecked) private var stamp: UInt64 = 0
   /// successor[c + 1]: the column whose entry followed column c's last time (successor[0]: the
@@ -162,9 +200,11 @@ public final class ExampleParser: @unchecked Sendable {
   /// `present.count` are brought up to date only when a parse call returns (`syncRowCounts`), so
   /// closing a record costs nothing per column that the record had.
   @exclusivity(unchecked) private var row = 0
-  /// Bit c: column c was filled by the canonical entry path in this record, with its row closed
-  /// (its `state` is then stale).
-  private let touched: UnsafeMutablePointer<UInt64>
+  /// Byte c is 1 when column c was filled by the canonical entry path in this record, with its
+  /// row closed (its `state` is then stale). A byte, not a bit: testing and setting it per entry
+  /// is one instruction each, where a bit took a shift, a mask and a word address; closing the
+  /// record still reads 8 columns per word. `touchedWords` words, the padding bytes unused.
+  private let touched: UnsafeMutablePointer<UInt8>
   private let touchedWords: Int
   /// Whether this record took any other path for a spec column (a repeated key, another kind,
   /// a non-canonical layout, a shape to check): then `finishRecord` examines every column.
@@ -184,9 +224,9 @@ public final class ExampleParser: @unchecked Sendable {
     successor.initialize(repeating: -1, count: n + 1)
     alternateSuccessor = .allocate(capacity: n + 1)
     alternateSuccessor.initialize(repeating: -1, count: n + 1)
-    touchedWords = (n + 63) / 64
-    touched = .allocate(capacity: touchedWords)
-    touched.initialize(repeating: 0, count: touchedWords)
+    touchedWords = (n + 7) / 8
+    touched = .allocate(capacity: touchedWords * 8)
+    touched.initialize(repeating: 0, count: touchedWords * 8)
     defaultBits = .allocate(capacity: n)
     defaultBits.initialize(repeating: nil, count: n)
     for (i, f) in spec.features.enumerated() {
@@ -386,7 +426,10 @@ public final class ExampleParser: @unchecked Sendable {
     stamp &+= 1
     previousColumn = -1
     irregular = false
-    touched.update(repeating: 0, count: touchedWords)
+    UnsafeMutableRawPointer(touched).withMemoryRebound(to: UInt64.self, capacity: touchedWords) {
+      var w = 0
+      while w < touchedWords { $0[w] = 0; w &+= 1 }
+    }
     if stamp >= 1 << 55 {
       state.update(repeating: 0, count: max(columnCount, 1))
       stamp = 1
@@ -416,20 +459,50 @@ public final class ExampleParser: @unchecked Sendable {
     var p = start
     while p < end {
       if p.pointee == 0x0A {
+        // The column an entry fills and its list body (`0A ...`, the Feature's kind field's
+        // contents), found by one of the two canonical tiers below; anything else `continue`s.
+        let c: Int, list: Ptr, entryEnd: Ptr
+        // The list's size when the first tier found it: a single packed chunk or bytes value
+        // of `size` bytes filling the list; -1 when the list is to be read in full.
+        let size: Int
+        found: do {
+        // First tier: the predicted column's whole header in one compare (ColumnInfo.sigBase),
+        // when 16 bytes are readable from the entry's start.
+        let guess = Int(successor[previousColumn &+ 1])
+        let left = bytesBetween(p, end)
+        if left >= 16 {
+          let e = Int(p[1])
+          let sig = info + guess
+          if UInt(bitPattern: e &- sig.pointee.sigMin) <= sig.pointee.sigSpan && e <= left &- 2 {
+            let x = UInt64(truncatingIfNeeded: e)
+            let low = UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
+            let high = UInt64(littleEndian: UnsafeRawPointer(p + 8).loadUnaligned(as: UInt64.self))
+            if (low ^ (x &* sig.pointee.sigOnesLow &+ sig.pointee.sigBaseLow))
+              | ((high ^ (x &* sig.pointee.sigOnesHigh &+ sig.pointee.sigBaseHigh)) & sig.pointee.sigMaskHigh) == 0 {
+              previousColumn = guess
+              c = guess
+              list = p + sig.pointee.sigMin
+              size = e &- sig.pointee.sigMin
+              entryEnd = p + (e &+ 2)
+              p = entryEnd
+              break found
+            }
+          }
+        }
+        // Second tier: the canonical entry with a longer key or a two-byte entry length: the
+        // layout every serializer writes for short features, `0A klen key 12 flen kind-tag llen
+        // list`, the Feature's and the list's lengths one byte, below 0x80 (a byte of 0x80 or
+        // more begins a longer varint). After the key come `rest` bytes, so flen = rest - 2 and
+        // llen = rest - 4, and rest in 4...0x81 keeps both below 0x80. Anything else breaks out
+        // (having consumed nothing) to the general path. Written out here rather than as a
+        // method, which the compiler would not inline: the call cost a tenth of an entry's
+        // instructions.
         var q = p + 1
         let entryLen = try length(&q, end, origin)
-        let entryEnd = q + entryLen
+        entryEnd = q + entryLen
         p = entryEnd
-        // The canonical entry: the layout every serializer writes for short features,
-        // `0A klen key 12 flen kind-tag llen list`, all lengths one byte, below 0x80 (a byte of
-        // 0x80 or more begins a longer varint). After the key come `rest` bytes, so
-        // flen = rest - 2 and llen = rest - 4, and rest in 4...0x81 keeps both below 0x80.
-        // Anything else breaks out (having consumed nothing) to the general path. Written out
-        // here rather than as a method, which the compiler would not inline: the call cost a
-        // tenth of an entry's instructions.
         canonical: do {
-          let c: Int, v: Ptr
-          let guess = Int(successor[previousColumn &+ 1])
+          let v: Ptr
           // (A guess of -1 meets the sentinel's mask of 0.)
           if entryLen >= 8 && info[guess].headMask != 0
             && (UInt64(littleEndian: UnsafeRawPointer(q).loadUnaligned(as: UInt64.self)) ^ info[guess].head) & info[guess].headMask == 0 {
@@ -451,51 +524,72 @@ public final class ExampleParser: @unchecked Sendable {
             v = q + (2 &+ keyLen)
             let rest = entryLen &- keyLen &- 2
             guard rest <= 0x81 && v.pointee == 0x12 && Int(v[1]) == rest &- 2 && Int(v[3]) == rest &- 4 else { break canonical }
-            c = column(named: q + 2, keyLen, limit: entryEnd)
-            if c < 0 {
+            let named = column(named: q + 2, keyLen, limit: entryEnd)
+            if named < 0 {
               try parseFeature(v + 2, entryEnd, origin, column: -1, cols)
               continue
             }
-            guard v[2] == info[c].kindTag &<< 3 | 2 else {
-              beginEntry(c, cols)
-              try parseFeature(v + 2, entryEnd, origin, column: c, cols)
+            guard v[2] == info[named].kindTag &<< 3 | 2 else {
+              beginEntry(named, cols)
+              try parseFeature(v + 2, entryEnd, origin, column: named, cols)
               continue
             }
+            c = named
           }
-          let want = info[c].kindTag
-          let col = cols + c
-          let start = col.pointee.rows.base[thisRow]
-          let word = touched + (c &>> 6)
-          let bit: UInt64 = 1 &<< UInt64(c & 63)
-          // Seen before in this record (by this path, or by the general one, which makes the
-          // record irregular): the last entry wins.
-          if word.pointee & bit != 0 || (irregular && state[c] >> 8 == stamp) {
-            col.pointee.truncate(tag: want, to: start)
-            irregular = true
-          }
-          let list = v + 4
-          let count: Int
-          switch want {
-          case 1:
-            try appendBytesList(list, entryEnd, origin, col)
-            count = col.pointee.bytesStarts.count &- 1
-          case 3:
-            try appendInt64List(list, entryEnd, origin, col)
-            count = col.pointee.int64s.count
-          default:
-            try appendList(want, list, entryEnd, origin, col)
-            count = col.pointee.floats.count
-          }
-          // Close the column's row now, while it is in cache; a wrong fixed count is left for
-          // finishRecord to report, since a later entry with the same key may still replace it.
-          let fixed = info[c].fixed
-          if fixed >= 0 && count &- start != fixed { irregular = true }
-          col.pointee.rows.base[thisRow &+ 1] = count
-          col.pointee.present.base[thisRow] = 1
-          word.pointee |= bit
-          continue
+          list = v + 4
+          size = -1
+          break found
         }
         try parseEntry(q, entryEnd, origin, cols)
+        continue
+        }
+        let want = info[c].kindTag
+        let col = cols + c
+        let start = col.pointee.rows.base[thisRow]
+        // Seen before in this record (by this path, or by the general one, which makes the
+        // record irregular): the last entry wins.
+        if touched[c] != 0 || (irregular && state[c] >> 8 == stamp) {
+          col.pointee.truncate(tag: want, to: start)
+          irregular = true
+        }
+        let count: Int
+        switch want {
+        case 1:
+          if size >= 0 {
+            // One value of `size` bytes: the header said so. Up to 8 bytes move as one word
+            // when 8 are readable; the extra bytes land in reserved, unused capacity.
+            let src = list + 2
+            col.pointee.bytes.reserve(size &+ 8)
+            let dst = UnsafeMutableRawPointer(col.pointee.bytes.base + col.pointee.bytes.count)
+            if size <= 8 && bytesBetween(src, end) >= 8 {
+              dst.storeBytes(of: UnsafeRawPointer(src).loadUnaligned(as: UInt64.self), as: UInt64.self)
+            } else {
+              dst.copyMemory(from: src, byteCount: size)
+            }
+            col.pointee.bytes.count &+= size
+            col.pointee.bytesStarts.append(col.pointee.bytes.count)
+          } else {
+            try appendBytesList(list, entryEnd, origin, col)
+          }
+          count = col.pointee.bytesStarts.count &- 1
+        case 3:
+          if size == 1 && list[2] < 0x80 {
+            col.pointee.int64s.append(Int64(list[2]))
+          } else {
+            try appendInt64List(list, entryEnd, origin, col)
+          }
+          count = col.pointee.int64s.count
+        default:
+          try appendList(want, list, entryEnd, origin, col)
+          count = col.pointee.floats.count
+        }
+        // Close the column's row now, while it is in cache; a wrong fixed count is left for
+        // finishRecord to report, since a later entry with the same key may still replace it.
+        let fixed = info[c].fixed
+        if fixed >= 0 && count &- start != fixed { irregular = true }
+        col.pointee.rows.base[thisRow &+ 1] = count
+        col.pointee.present.base[thisRow] = 1
+        touched[c] = 1
         continue
       }
       let tag = try tag(&p, end, origin)
@@ -647,12 +741,10 @@ public final class ExampleParser: @unchecked Sendable {
   @inline(__always)
   private func beginEntry(_ c: Int, _ cols: UnsafeMutablePointer<ColumnStorage>) {
     irregular = true
-    let word = touched + (c &>> 6)
-    let bit: UInt64 = 1 &<< UInt64(c & 63)
-    if state[c] >> 8 == stamp || word.pointee & bit != 0 {
+    if state[c] >> 8 == stamp || touched[c] != 0 {
       let col = cols + c
       col.pointee.truncate(tag: info[c].kindTag, to: col.pointee.rows.base[row])
-      word.pointee &= ~bit  // from here on `state` describes the column
+      touched[c] = 0  // from here on `state` describes the column
     }
     state[c] = stamp &<< 8
   }
@@ -800,10 +892,12 @@ public final class ExampleParser: @unchecked Sendable {
     } else {
       var w = 0
       while w < touchedWords {
-        let valid: UInt64 = w == touchedWords &- 1 && columnCount & 63 != 0 ? (1 &<< UInt64(columnCount & 63)) &- 1 : ~0
-        var missing = ~touched[w] & valid
+        let valid: UInt64 = w == touchedWords &- 1 && columnCount & 7 != 0 ? (1 &<< UInt64(8 &* (columnCount & 7))) &- 1 : ~0
+        let bytes = UInt64(littleEndian: UnsafeRawPointer(touched + w &* 8).load(as: UInt64.self))
+        // A 1 in the low bit of each byte whose column the record lacks.
+        var missing = ~bytes & 0x0101_0101_0101_0101 & valid
         while missing != 0 {
-          let c = w &<< 6 | missing.trailingZeroBitCount
+          let c = w &<< 3 | missing.trailingZeroBitCount &>> 3
           try closeMissing(c, cols + c)
           missing &= missing &- 1
         }
@@ -818,8 +912,8 @@ public final class ExampleParser: @unchecked Sendable {
     for c in 0..<columnCount {
       let col = cols + c
       let want = info[c].kindTag
-      // A column closed by the canonical path (its last entry) has its touched bit, not a state.
-      let st = touched[c &>> 6] & 1 &<< UInt64(c & 63) != 0 ? current &<< 8 | UInt64(want) : state[c]
+      // A column closed by the canonical path (its last entry) has its touched byte, not a state.
+      let st = touched[c] != 0 ? current &<< 8 | UInt64(want) : state[c]
       if st == current &<< 8 | UInt64(want) {
         let count = col.pointee.valueCount(tag: want)
         let fixed = info[c].fixed

@@ -264,7 +264,7 @@ final class ColumnarParserTests: XCTestCase {
 
   /// A key repeated within one record, its entries taking the canonical layout and the general
   /// one in every order: the last entry wins, as in a libprotobuf-c decode. The parser marks the
-  /// two paths differently (a bit per column, and a stamped state), so each handover is checked,
+  /// two paths differently (a byte per column, and a stamped state), so each handover is checked,
   /// in a record that also has other features before and after.
   func testARepeatedKeyKeepsTheLastEntryAcrossBothEntryLayouts() throws {
     /// A map entry for "k": canonical (key, then a one-chunk packed list) or general (value
@@ -616,5 +616,108 @@ final class ColumnarParserTests: XCTestCase {
     try parser.parse(records, into: batch)
     XCTAssertEqual(batch.column(0).int64Values.count, first)
     XCTAssertEqual(batch.count, 50)
+  }
+
+  /// The first canonical tier checks a predicted column's whole entry header in one compare, for
+  /// keys of up to 6 bytes and one-byte entry lengths. Around each of its limits (key lengths
+  /// 0...7; a list from empty to the last size whose entry length fits one byte, and one more;
+  /// the entry first, last with fewer than 16 bytes after its start, or alone) and for every
+  /// header length byte off by one either way, the columnar parse agrees with a full decode:
+  /// the same records accepted, the same values. (It may also reject a well-formed record whose
+  /// feature has another kind than the spec's, as `parse_example` does.)
+  func testTheOneCompareEntryHeaderAgreesWithAFullDecodeAroundEveryLimit() throws {
+    func entry(_ key: [UInt8], _ kindField: UInt64, _ list: [UInt8]) -> [UInt8] {
+      var feature = WireWriter(), entry = WireWriter(), wrapped = WireWriter()
+      feature.lengthDelimited(kindField, list)
+      entry.lengthDelimited(1, key)
+      entry.lengthDelimited(2, feature.bytes)
+      wrapped.lengthDelimited(1, entry.bytes)
+      return wrapped.bytes
+    }
+    func example(_ entries: [UInt8]) -> [UInt8] {
+      var w = WireWriter()
+      w.lengthDelimited(1, entries)
+      return w.bytes
+    }
+    func packed(_ values: [Int64]) -> [UInt8] {
+      var chunk = WireWriter(), list = WireWriter()
+      for v in values { chunk.varint(UInt64(bitPattern: v)) }
+      list.lengthDelimited(1, chunk.bytes)
+      return list.bytes
+    }
+    func packed(_ values: [Float]) -> [UInt8] {
+      var chunk = WireWriter(), list = WireWriter()
+      for v in values { chunk.fixed32(v.bitPattern) }
+      list.lengthDelimited(1, chunk.bytes)
+      return list.bytes
+    }
+    let before = entry(Array("first".utf8), 3, packed([Int64(1)]))
+    let after = entry(Array("zz".utf8), 3, packed([Int64(300), 2, 3]))
+    var checked = 0, rejected = 0
+    for keyLength in 0...7 {
+      let key = [UInt8](repeating: 0x6B, count: keyLength)
+      // The largest list whose entry length, keyLength + 8 + its size, is one byte.
+      let most = 0x77 - keyLength
+      var lists: [(ValueKind, UInt64, [UInt8])] = []
+      for size in [0, 1, 7, 8, 9, most - 1, most, most + 1] {
+        var value = WireWriter()
+        value.lengthDelimited(1, [UInt8](repeating: 0x61, count: size))
+        lists.append((.bytes, 1, value.bytes))
+      }
+      for values: [Int64] in [[], [0], [1], [127], [128], [300], [1 << 35], [-1], [.max], [1, 2],
+                              Array(repeating: 5, count: most), Array(repeating: 5, count: most + 1)] {
+        lists.append((.int64, 3, packed(values)))
+      }
+      lists.append((.int64, 3, [0x0A, 0x01, 0x80]))  // a one-byte chunk without a stop bit
+      for n in [0, 1, 2, most / 4, most / 4 + 1] {
+        lists.append((.float, 2, packed((0..<n).map { Float($0) + 0.5 })))
+      }
+      for (kind, field, list) in lists {
+        let spec = try ParseSpec([FeatureSpec("first", .int64), FeatureSpec(String(decoding: key, as: UTF8.self), kind),
+                                  FeatureSpec("zz", .int64)])
+        let ours = entry(key, field, list)
+        let teacherList = kind == .bytes ? [0x0A, 0x01, 0x62] : kind == .int64 ? packed([Int64(2)]) : packed([Float(2)])
+        let teacherEntry = entry(key, field, teacherList)
+        for (layout, teacher) in [(before + ours + after, before + teacherEntry + after), (before + ours, before + teacherEntry),
+                                  (ours, teacherEntry)] {
+          // The entry's own length bytes (its tag's length, and the Feature's, the list's and
+          // the chunk's), each one off either way; the record's outer lengths stay consistent.
+          var variants = [layout]
+          let start = layout.count - ours.count - (layout.count > before.count + ours.count ? after.count : 0)
+          for at in [1, 5 + keyLength, 7 + keyLength, 9 + keyLength] where start + at < start + ours.count {
+            for delta in [-1, 1] {
+              var v = layout
+              v[start + at] = UInt8(truncatingIfNeeded: Int(v[start + at]) + delta)
+              variants.append(v)
+            }
+          }
+          for entries in variants {
+            let record = example(entries)
+            let full = try? Example(serialized: record)
+            let batch = ParsedBatch(spec: spec)
+            let what = "key length \(keyLength), \(kind) list \(list.prefix(12)), entries \(entries.prefix(24))"
+            do {
+              // A well-formed record of the same layout teaches the parser the column order;
+              // then the record itself, twice, on predicted columns.
+              try ExampleParser(spec: spec).parse([example(teacher), record, record], into: batch)
+              guard let full else { XCTFail("accepted what a full decode rejects: \(what)"); continue }
+              for (c, f) in spec.features.enumerated() {
+                let expected = full.features?[f.name] ?? .unset
+                for r in 1..<3 {
+                  XCTAssertEqual(batch.column(c).present[r] == 1 ? batch.column(c).feature(row: r) : .unset, expected, "\(what), \(f.name)")
+                }
+              }
+              checked += 1
+            } catch let e as RecordsError {
+              rejected += 1
+              XCTAssertEqual(e.record, 1, "\(what): \(e)")
+              XCTAssertFalse(full != nil && e.kind == .malformedProto, "rejected a well-formed record: \(what): \(e)")
+            }
+          }
+        }
+      }
+    }
+    XCTAssertGreaterThan(checked, 300)
+    XCTAssertGreaterThan(rejected, 300)
   }
 }
