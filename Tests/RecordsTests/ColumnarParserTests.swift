@@ -664,8 +664,14 @@ final class ColumnarParserTests: XCTestCase {
         value.lengthDelimited(1, [UInt8](repeating: 0x61, count: size))
         lists.append((.bytes, 1, value.bytes))
       }
-      for values: [Int64] in [[], [0], [1], [127], [128], [300], [1 << 35], [-1], [.max], [1, 2],
-                              Array(repeating: 5, count: most), Array(repeating: 5, count: most + 1)] {
+      // Single values at both ends of every varint length (1...10 bytes), and lists.
+      var int64Lists: [[Int64]] = [[], [0], [300], [-1], [.min], [1, 2], [128, 1], [1, 128], [300, 300, 300]]
+      for n in 1...9 {
+        let lowest: UInt64 = 1 << UInt64(7 * n - 7), highest: UInt64 = (1 << UInt64(7 * n)) &- 1
+        int64Lists += [[Int64(bitPattern: lowest)], [Int64(bitPattern: highest)]]
+      }
+      int64Lists += [Array(repeating: 5, count: most), Array(repeating: 5, count: most + 1)]
+      for values in int64Lists {
         lists.append((.int64, 3, packed(values)))
       }
       lists.append((.int64, 3, [0x0A, 0x01, 0x80]))  // a one-byte chunk without a stop bit
