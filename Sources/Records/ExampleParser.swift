@@ -158,7 +158,7 @@ struct ColumnInfo {
       sigOnesHigh = word(ones, 8)
       sigBaseLow = word(fixedBytes, 0) &- word(subtract, 0)
       sigBaseHigh = word(fixedBytes, 8) &- word(subtract, 8)
-      sigMaskHigh = k + 10 - 8 == 8 ? ~0 : (1 << UInt64(8 * (k + 2))) - 1
+      sigMaskHigh = k == 6 ? ~0 : (1 << UInt64(8 * (k + 2))) - 1  // header bytes 8..<k + 10
       sigMin = k + 8
       sigSpan = UInt(0x7F - (k + 8))
     }
@@ -466,82 +466,82 @@ public final class ExampleParser: @unchecked Sendable {
         // of `size` bytes filling the list; -1 when the list is to be read in full.
         let size: Int
         found: do {
-        // First tier: the predicted column's whole header in one compare (ColumnInfo.sigBase),
-        // when 16 bytes are readable from the entry's start.
-        let guess = Int(successor[previousColumn &+ 1])
-        let left = bytesBetween(p, end)
-        if left >= 16 {
-          let e = Int(p[1])
-          let sig = info + guess
-          if UInt(bitPattern: e &- sig.pointee.sigMin) <= sig.pointee.sigSpan && e <= left &- 2 {
-            let x = UInt64(truncatingIfNeeded: e)
-            let low = UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
-            let high = UInt64(littleEndian: UnsafeRawPointer(p + 8).loadUnaligned(as: UInt64.self))
-            if (low ^ (x &* sig.pointee.sigOnesLow &+ sig.pointee.sigBaseLow))
-              | ((high ^ (x &* sig.pointee.sigOnesHigh &+ sig.pointee.sigBaseHigh)) & sig.pointee.sigMaskHigh) == 0 {
+          // First tier: the predicted column's whole header in one compare (ColumnInfo's
+          // `sig` words), when 16 bytes are readable from the entry's start.
+          let guess = Int(successor[previousColumn &+ 1])
+          let left = bytesBetween(p, end)
+          if left >= 16 {
+            let e = Int(p[1])
+            let sig = info + guess
+            if UInt(bitPattern: e &- sig.pointee.sigMin) <= sig.pointee.sigSpan && e <= left &- 2 {
+              let x = UInt64(truncatingIfNeeded: e)
+              let low = UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
+              let high = UInt64(littleEndian: UnsafeRawPointer(p + 8).loadUnaligned(as: UInt64.self))
+              if (low ^ (x &* sig.pointee.sigOnesLow &+ sig.pointee.sigBaseLow))
+                | ((high ^ (x &* sig.pointee.sigOnesHigh &+ sig.pointee.sigBaseHigh)) & sig.pointee.sigMaskHigh) == 0 {
+                previousColumn = guess
+                c = guess
+                list = p + sig.pointee.sigMin
+                size = e &- sig.pointee.sigMin
+                entryEnd = p + (e &+ 2)
+                p = entryEnd
+                break found
+              }
+            }
+          }
+          // Second tier, for what the first did not take (a longer key, a two-byte entry length,
+          // an empty list, a column not predicted): the layout every serializer writes for short
+          // features, `0A klen key 12 flen kind-tag llen list`, the Feature's and the list's
+          // lengths one byte, below 0x80 (a byte of 0x80 or more begins a longer varint). After
+          // the key come `rest` bytes, so flen = rest - 2 and llen = rest - 4, and rest in
+          // 4...0x81 keeps both below 0x80. Anything else breaks out (having consumed nothing)
+          // to the general path. Written out here rather than as a method, which the compiler
+          // would not inline: the call cost a tenth of an entry's instructions.
+          var q = p + 1
+          let entryLen = try length(&q, end, origin)
+          entryEnd = q + entryLen
+          p = entryEnd
+          canonical: do {
+            let v: Ptr
+            // (A guess of -1 meets the sentinel's mask of 0.)
+            if entryLen >= 8 && info[guess].headMask != 0
+              && (UInt64(littleEndian: UnsafeRawPointer(q).loadUnaligned(as: UInt64.self)) ^ info[guess].head) & info[guess].headMask == 0 {
+              // The predicted column's head matched: key, key length and value tag at once. One
+              // more compare checks both lengths and the kind; anything else is the general path's.
+              let keyLen = Int(q[1])
+              v = q + (2 &+ keyLen)
+              let rest = entryLen &- keyLen &- 2
+              let lengths = UInt32(truncatingIfNeeded: rest &- 2) &<< 8 | UInt32(truncatingIfNeeded: rest &- 4) &<< 24
+              guard UInt(bitPattern: rest &- 4) <= 0x7D
+                && UInt32(littleEndian: UnsafeRawPointer(v).loadUnaligned(as: UInt32.self)) == info[guess].valueHead | lengths
+              else { break canonical }
               previousColumn = guess
               c = guess
-              list = p + sig.pointee.sigMin
-              size = e &- sig.pointee.sigMin
-              entryEnd = p + (e &+ 2)
-              p = entryEnd
-              break found
+            } else {
+              guard entryLen >= 6 && q.pointee == 0x0A && q[1] < 0x80 else { break canonical }
+              let keyLen = Int(q[1])
+              guard keyLen &+ 6 <= entryLen else { break canonical }
+              v = q + (2 &+ keyLen)
+              let rest = entryLen &- keyLen &- 2
+              guard rest <= 0x81 && v.pointee == 0x12 && Int(v[1]) == rest &- 2 && Int(v[3]) == rest &- 4 else { break canonical }
+              let named = column(named: q + 2, keyLen, limit: entryEnd)
+              if named < 0 {
+                try parseFeature(v + 2, entryEnd, origin, column: -1, cols)
+                continue
+              }
+              guard v[2] == info[named].kindTag &<< 3 | 2 else {
+                beginEntry(named, cols)
+                try parseFeature(v + 2, entryEnd, origin, column: named, cols)
+                continue
+              }
+              c = named
             }
+            list = v + 4
+            size = -1
+            break found
           }
-        }
-        // Second tier: the canonical entry with a longer key or a two-byte entry length: the
-        // layout every serializer writes for short features, `0A klen key 12 flen kind-tag llen
-        // list`, the Feature's and the list's lengths one byte, below 0x80 (a byte of 0x80 or
-        // more begins a longer varint). After the key come `rest` bytes, so flen = rest - 2 and
-        // llen = rest - 4, and rest in 4...0x81 keeps both below 0x80. Anything else breaks out
-        // (having consumed nothing) to the general path. Written out here rather than as a
-        // method, which the compiler would not inline: the call cost a tenth of an entry's
-        // instructions.
-        var q = p + 1
-        let entryLen = try length(&q, end, origin)
-        entryEnd = q + entryLen
-        p = entryEnd
-        canonical: do {
-          let v: Ptr
-          // (A guess of -1 meets the sentinel's mask of 0.)
-          if entryLen >= 8 && info[guess].headMask != 0
-            && (UInt64(littleEndian: UnsafeRawPointer(q).loadUnaligned(as: UInt64.self)) ^ info[guess].head) & info[guess].headMask == 0 {
-            // The predicted column's head matched: key, key length and value tag at once. One
-            // more compare checks both lengths and the kind; anything else is the general path's.
-            let keyLen = Int(q[1])
-            v = q + (2 &+ keyLen)
-            let rest = entryLen &- keyLen &- 2
-            let lengths = UInt32(truncatingIfNeeded: rest &- 2) &<< 8 | UInt32(truncatingIfNeeded: rest &- 4) &<< 24
-            guard UInt(bitPattern: rest &- 4) <= 0x7D
-              && UInt32(littleEndian: UnsafeRawPointer(v).loadUnaligned(as: UInt32.self)) == info[guess].valueHead | lengths
-            else { break canonical }
-            previousColumn = guess
-            c = guess
-          } else {
-            guard entryLen >= 6 && q.pointee == 0x0A && q[1] < 0x80 else { break canonical }
-            let keyLen = Int(q[1])
-            guard keyLen &+ 6 <= entryLen else { break canonical }
-            v = q + (2 &+ keyLen)
-            let rest = entryLen &- keyLen &- 2
-            guard rest <= 0x81 && v.pointee == 0x12 && Int(v[1]) == rest &- 2 && Int(v[3]) == rest &- 4 else { break canonical }
-            let named = column(named: q + 2, keyLen, limit: entryEnd)
-            if named < 0 {
-              try parseFeature(v + 2, entryEnd, origin, column: -1, cols)
-              continue
-            }
-            guard v[2] == info[named].kindTag &<< 3 | 2 else {
-              beginEntry(named, cols)
-              try parseFeature(v + 2, entryEnd, origin, column: named, cols)
-              continue
-            }
-            c = named
-          }
-          list = v + 4
-          size = -1
-          break found
-        }
-        try parseEntry(q, entryEnd, origin, cols)
-        continue
+          try parseEntry(q, entryEnd, origin, cols)
+          continue
         }
         let want = info[c].kindTag
         let col = cols + c
