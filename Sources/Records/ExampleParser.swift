@@ -911,9 +911,12 @@ public final class ExampleParser: @unchecked Sendable {
     if irregular {
       try finishIrregularRecord(cols)
     } else {
+      // The words that hold columns: none for an empty spec (whose one allocated word has no
+      // column, so none of its bytes may count as missing).
+      let words = (columnCount &+ 7) &>> 3
       var w = 0
-      while w < touchedWords {
-        let valid: UInt64 = w == touchedWords &- 1 && columnCount & 7 != 0 ? (1 &<< UInt64(8 &* (columnCount & 7))) &- 1 : ~0
+      while w < words {
+        let valid: UInt64 = w == words &- 1 && columnCount & 7 != 0 ? (1 &<< UInt64(8 &* (columnCount & 7))) &- 1 : ~0
         let bytes = UInt64(littleEndian: UnsafeRawPointer(touched + w &* 8).load(as: UInt64.self))
         // A 1 in the low bit of each byte whose column the record lacks.
         var missing = ~bytes & 0x0101_0101_0101_0101 & valid

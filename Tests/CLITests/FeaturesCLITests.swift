@@ -49,6 +49,22 @@ final class FeaturesCLITests: XCTestCase {
     XCTAssertNotNil(first["ids"]?["site_x_q"])
   }
 
+  /// A config with nothing to fit is still analyzed: the data is read once (so a bad file is
+  /// reported now), with an empty parse spec. That spec crashed the columnar parse's record
+  /// close, which took the one allocated word of an empty column set for eight missing columns.
+  func testAnalyzeWithNothingToFitReadsTheDataAndWritesTheConfig() throws {
+    let dir = ScratchDirectory()
+    let data = try writeData(dir)
+    let config = dir.file("hashed.yaml")
+    try "label: label\ncolumns:\n  - {name: site, type: hash_bucket, hash_bucket_size: 16}\n"
+      .write(toFile: config, atomically: true, encoding: .utf8)
+    let fitted = dir.file("fitted.yaml")
+    let r = try CLI.run(["analyze", "--config", config, "--data", data, "--output", fitted])
+    XCTAssertEqual(r.status, 0, r.stderr)
+    XCTAssertTrue(r.stdout.contains("analyzed 400 records"), r.stdout)
+    XCTAssertTrue(try String(contentsOfFile: fitted, encoding: .utf8).contains("fitted: true"))
+  }
+
   func testConfigErrorsAreReportedWithFileLineAndKey() throws {
     let dir = ScratchDirectory()
     let data = try writeData(dir)

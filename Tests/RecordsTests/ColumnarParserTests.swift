@@ -727,3 +727,18 @@ final class ColumnarParserTests: XCTestCase {
     XCTAssertGreaterThan(rejected, 300)
   }
 }
+
+extension ColumnarParserTests {
+  /// A spec with no features (`ctrkit analyze` reads the data once even when nothing is to be
+  /// fitted) counts the records and fills no columns.
+  func testAnEmptySpecParsesEveryRecordIntoNoColumns() throws {
+    let spec = try ParseSpec([])
+    let records = (0..<70).map { i in Example(["a": .int64List([Int64(i)]), "b": .bytesList([[0x61]])]).serialized() }
+    let batch = ParsedBatch(spec: spec)
+    let parser = ExampleParser(spec: spec)
+    try parser.parse(records, into: batch)
+    XCTAssertEqual(batch.count, 70)
+    try parser.parse(records, into: batch)
+    XCTAssertEqual(batch.count, 70)
+  }
+}
