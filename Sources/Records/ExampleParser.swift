@@ -556,18 +556,7 @@ public final class ExampleParser: @unchecked Sendable {
         switch want {
         case 1:
           if size >= 0 {
-            // One value of `size` bytes: the header said so. Up to 8 bytes move as one word
-            // when 8 are readable; the extra bytes land in reserved, unused capacity.
-            let src = list + 2
-            col.pointee.bytes.reserve(size &+ 8)
-            let dst = UnsafeMutableRawPointer(col.pointee.bytes.base + col.pointee.bytes.count)
-            if size <= 8 && bytesBetween(src, end) >= 8 {
-              dst.storeBytes(of: UnsafeRawPointer(src).loadUnaligned(as: UInt64.self), as: UInt64.self)
-            } else {
-              dst.copyMemory(from: src, byteCount: size)
-            }
-            col.pointee.bytes.count &+= size
-            col.pointee.bytesStarts.append(col.pointee.bytes.count)
+            appendBytesValue(list + 2, size, readable: end, col)  // one value: the header said so
           } else {
             try appendBytesList(list, entryEnd, origin, col)
           }
@@ -575,17 +564,6 @@ public final class ExampleParser: @unchecked Sendable {
         case 3:
           if size == 1 && list[2] < 0x80 {
             col.pointee.int64s.append(Int64(list[2]))
-          } else if UInt(bitPattern: size &- 2) <= 6 && bytesBetween(list, end) >= 10 {
-            // A chunk of 2...8 bytes is one value when only its last byte lacks the
-            // continuation bit: decoded from one word, without a loop over its bytes.
-            let word = UInt64(littleEndian: UnsafeRawPointer(list + 2).loadUnaligned(as: UInt64.self))
-            let drop = UInt64(truncatingIfNeeded: 8 &* (8 &- size))
-            let continuations: UInt64 = 0x8080_8080_8080_8080 &>> drop
-            if word & continuations == continuations &>> 8 {
-              col.pointee.int64s.append(Int64(bitPattern: Self.joinSevenBitGroups(word & (0x7F7F_7F7F_7F7F_7F7F &>> drop))))
-            } else {
-              try appendInt64List(list, entryEnd, origin, col)
-            }
           } else if list != entryEnd {
             try appendInt64List(list, entryEnd, origin, col)
           }
@@ -629,18 +607,8 @@ public final class ExampleParser: @unchecked Sendable {
       let left = bytesBetween(p, end)
       if p.pointee == 0x0A && left >= 2 && p[1] < 0x80 && Int(p[1]) <= left &- 2 {
         let n = Int(p[1])
-        let src = p + 2
-        p = src + n
-        col.pointee.bytes.reserve(n &+ 8)
-        let dst = UnsafeMutableRawPointer(col.pointee.bytes.base + col.pointee.bytes.count)
-        if n <= 8 && left &- 2 >= 8 {
-          // One unaligned 8-byte move; the extra bytes land in reserved, unused capacity.
-          dst.storeBytes(of: UnsafeRawPointer(src).loadUnaligned(as: UInt64.self), as: UInt64.self)
-        } else {
-          dst.copyMemory(from: src, byteCount: n)
-        }
-        col.pointee.bytes.count &+= n
-        col.pointee.bytesStarts.append(col.pointee.bytes.count)
+        appendBytesValue(p + 2, n, readable: end, col)
+        p += 2 &+ n
         continue
       }
       // Anything unusual (long values, unknown fields): the general loop from here on.
@@ -648,30 +616,46 @@ public final class ExampleParser: @unchecked Sendable {
     }
   }
 
-  /// An Int64List body; a single packed chunk of one-byte varints is the common case.
+  /// One bytes value of n bytes at `src`. Up to 8 bytes move as one unaligned word when 8 are
+  /// readable (before `readable`); the extra bytes land in reserved, unused capacity.
+  @inline(__always)
+  private func appendBytesValue(_ src: Ptr, _ n: Int, readable: Ptr, _ col: UnsafeMutablePointer<ColumnStorage>) {
+    col.pointee.bytes.reserve(n &+ 8)
+    let dst = UnsafeMutableRawPointer(col.pointee.bytes.base + col.pointee.bytes.count)
+    if n <= 8 && bytesBetween(src, readable) >= 8 {
+      dst.storeBytes(of: UnsafeRawPointer(src).loadUnaligned(as: UInt64.self), as: UInt64.self)
+    } else {
+      dst.copyMemory(from: src, byteCount: n)
+    }
+    col.pointee.bytes.count &+= n
+    col.pointee.bytesStarts.append(col.pointee.bytes.count)
+  }
+
+  /// An Int64List body (from a canonical entry, so at least 6 header bytes of the record come
+  /// before it); a single packed chunk holding one varint is the common case.
   @inline(__always)
   private func appendInt64List(_ start: Ptr, _ end: Ptr, _ origin: Ptr, _ col: UnsafeMutablePointer<ColumnStorage>) throws(ParseFailure) {
-    if end - start >= 3 && start.pointee == 0x0A && Int(start[1]) == end - start - 2 && start[2] < 0x80 && end - start == 3 {
-      col.pointee.int64s.append(Int64(start[2]))
-      return
-    }
-    // One packed value of 2...9 bytes (a non-negative id or count below 2^63): decoded here;
-    // anything else (several values, 10-byte negatives, malformed) takes the general path.
     let n = end - start - 2
-    if n >= 2 && n <= 9 && start.pointee == 0x0A && Int(start[1]) == n && start[n + 1] < 0x80 {
-      var v: UInt64 = 0
-      var j = 0
-      while j < n {
-        let b = start[2 &+ j]
-        if j < n &- 1 && b < 0x80 { break }  // a value ended early: more than one value
-        v |= UInt64(b & 0x7F) &<< UInt64(7 &* j)
-        j &+= 1
-      }
-      if j == n {
-        col.pointee.int64s.append(Int64(bitPattern: v))
-        return
+    if UInt(bitPattern: n &- 1) <= 7 && start.pointee == 0x0A && Int(start[1]) == n {
+      if n == 1 {
+        if start[2] < 0x80 {
+          col.pointee.int64s.append(Int64(start[2]))
+          return
+        }
+      } else if bytesBetween(origin, start) >= 6 {
+        // 2...8 bytes are one value when only the last lacks the continuation bit. They are
+        // the top bytes of the word that ends with the chunk (the header before it is readable),
+        // decoded at once: no loop over the bytes.
+        let drop = UInt64(truncatingIfNeeded: 8 &* (8 &- n))
+        let word = UInt64(littleEndian: UnsafeRawPointer(end - 8).loadUnaligned(as: UInt64.self)) &>> drop
+        let continuations: UInt64 = 0x8080_8080_8080_8080 &>> drop
+        if word & continuations == continuations &>> 8 {
+          col.pointee.int64s.append(Int64(bitPattern: Self.joinSevenBitGroups(word & (0x7F7F_7F7F_7F7F_7F7F &>> drop))))
+          return
+        }
       }
     }
+    // Several values, a 9- or 10-byte value, several chunks, unknown fields, malformed bytes.
     try appendList(3, start, end, origin, col)
   }
 
