@@ -13,8 +13,9 @@ import Yams
 /// its line and column. (Blanking the items to spaces kept them too, but libyaml then scanned
 /// 9.5 MB of spaces: about 0.7G instructions, 0.2 s of every start.) Anything outside that form
 /// (plain or single-quoted items, comments, escapes JSON does not use, a trailing comma) stays in
-/// the text, to be read and, if wrong, reported as before. `ConfigDocument` then checks that each list it took was a column's list in the
-/// composed document, and otherwise composes the original text.
+/// the text, to be read and, if wrong, reported as before. `ConfigDocument` then checks that each
+/// list it took was a column's list in the composed document, and otherwise composes the original
+/// text.
 struct FlowLists {
   /// What a list holds, by its key: the values the node-by-node reading would produce.
   enum Values: Equatable {
