@@ -2,49 +2,22 @@ import Foundation
 import XCTest
 @testable import Records
 
-/// The fields of a message as (field number, wire type, length-delimited body), or nil when
-/// the bytes are not a well-formed message.
-func wireFields(_ b: ArraySlice<UInt8>) -> [(field: UInt64, wire: UInt64, body: ArraySlice<UInt8>)]? {
-  var i = b.startIndex, out: [(field: UInt64, wire: UInt64, body: ArraySlice<UInt8>)] = []
-  func varint() -> UInt64? {
-    var v: UInt64 = 0, shift: UInt64 = 0
-    while i < b.endIndex && shift < 70 {
-      let x = b[i]; i += 1
-      v |= UInt64(x & 0x7F) << shift
-      if x < 0x80 { return v }
-      shift += 7
-    }
-    return nil
-  }
-  while i < b.endIndex {
-    guard let tag = varint() else { return nil }
-    switch tag & 7 {
-    case 0: guard varint() != nil else { return nil }; out.append((tag >> 3, 0, []))
-    case 1, 5:
-      let n = tag & 7 == 1 ? 8 : 4
-      guard b.endIndex - i >= n else { return nil }
-      out.append((tag >> 3, tag & 7, b[i..<i + n])); i += n
-    case 2:
-      guard let n = varint(), n <= UInt64(b.endIndex - i) else { return nil }
-      out.append((tag >> 3, 2, b[i..<i + Int(n)])); i += Int(n)
-    default: return nil
-    }
-  }
-  return out
-}
-
 /// Whether a tf.Example has a feature name with a NUL byte, where the decoders cannot agree:
 /// libprotobuf-c keeps a `string` as a C string, so the name ends at the NUL (`"f\0x"` reads as
-/// `"f"`), while TensorFlow 2.21 and the columnar parse keep the whole name.
+/// `"f"`), while TensorFlow 2.21 and the columnar parse keep the whole name. The message is
+/// walked with the decoders' own field reader (`KindlessFeatureMerges.fields`).
 func libprotobufCDeparture(_ payload: [UInt8]) -> Bool {
-  for features in wireFields(payload[...]) ?? [] where features.field == 1 && features.wire == 2 {
-    for entry in wireFields(features.body) ?? [] where entry.field == 1 && entry.wire == 2 {
-      for field in wireFields(entry.body) ?? [] where field.field == 1 && field.wire == 2 && field.body.contains(0) {
-        return true
+  payload.withUnsafeBytes { b in
+    func delimited(_ range: Range<Int>, field: UInt64) -> [Range<Int>] {
+      (KindlessFeatureMerges.fields(b, range) ?? []).filter { $0.number == field && $0.wireType == 2 }.map { $0.bodyStart..<$0.end }
+    }
+    for features in delimited(0..<b.count, field: 1) {
+      for entry in delimited(features, field: 1) {
+        if delimited(entry, field: 1).contains(where: { b[$0].contains(0) }) { return true }
       }
     }
+    return false
   }
-  return false
 }
 
 /// Random and mutated bytes through every reader: nothing may crash, every failure is a
