@@ -459,126 +459,120 @@ public final class ExampleParser: @unchecked Sendable {
     var p = start
     while p < end {
       if p.pointee == 0x0A {
-        // The column an entry fills and its list body (`0A ...`, the Feature's kind field's
-        // contents), found by one of the two canonical tiers below; anything else `continue`s.
-        let c: Int, list: Ptr, entryEnd: Ptr
-        // The list's size when the first tier found it: a single packed chunk or bytes value
-        // of `size` bytes filling the list; -1 when the list is to be read in full.
-        let size: Int
-        found: do {
-          // First tier: the predicted column's whole header in one compare (ColumnInfo's
-          // `sig` words), when 16 bytes are readable from the entry's start.
-          let guess = Int(successor[previousColumn &+ 1])
-          let left = bytesBetween(p, end)
-          if left >= 16 {
-            let e = Int(p[1])
-            let sig = info + guess
-            if UInt(bitPattern: e &- sig.pointee.sigMin) <= sig.pointee.sigSpan && e <= left &- 2 {
-              let x = UInt64(truncatingIfNeeded: e)
-              let low = UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
-              let high = UInt64(littleEndian: UnsafeRawPointer(p + 8).loadUnaligned(as: UInt64.self))
-              if (low ^ (x &* sig.pointee.sigOnesLow &+ sig.pointee.sigBaseLow))
-                | ((high ^ (x &* sig.pointee.sigOnesHigh &+ sig.pointee.sigBaseHigh)) & sig.pointee.sigMaskHigh) == 0 {
-                previousColumn = guess
-                c = guess
-                list = p + sig.pointee.sigMin
-                size = e &- sig.pointee.sigMin
-                entryEnd = p + (e &+ 2)
-                p = entryEnd
-                break found
-              }
-            }
-          }
-          // Second tier, for what the first did not take (a longer key, a two-byte entry length,
-          // an empty list, a column not predicted): the layout every serializer writes for short
-          // features, `0A klen key 12 flen kind-tag llen list`, the Feature's and the list's
-          // lengths one byte, below 0x80 (a byte of 0x80 or more begins a longer varint). After
-          // the key come `rest` bytes, so flen = rest - 2 and llen = rest - 4, and rest in
-          // 4...0x81 keeps both below 0x80. Anything else breaks out (having consumed nothing)
-          // to the general path. Written out here rather than as a method, which the compiler
-          // would not inline: the call cost a tenth of an entry's instructions.
-          var q = p + 1
-          let entryLen = try length(&q, end, origin)
-          entryEnd = q + entryLen
-          p = entryEnd
-          canonical: do {
-            let v: Ptr
-            // (A guess of -1 meets the sentinel's mask of 0.)
-            if entryLen >= 8 && info[guess].headMask != 0
-              && (UInt64(littleEndian: UnsafeRawPointer(q).loadUnaligned(as: UInt64.self)) ^ info[guess].head) & info[guess].headMask == 0 {
-              // The predicted column's head matched: key, key length and value tag at once. One
-              // more compare checks both lengths and the kind; anything else is the general path's.
-              let keyLen = Int(q[1])
-              v = q + (2 &+ keyLen)
-              let rest = entryLen &- keyLen &- 2
-              let lengths = UInt32(truncatingIfNeeded: rest &- 2) &<< 8 | UInt32(truncatingIfNeeded: rest &- 4) &<< 24
-              guard UInt(bitPattern: rest &- 4) <= 0x7D
-                && UInt32(littleEndian: UnsafeRawPointer(v).loadUnaligned(as: UInt32.self)) == info[guess].valueHead | lengths
-              else { break canonical }
+        // First tier: the predicted column's whole header in one compare (ColumnInfo's `sig`
+        // words), when 16 bytes are readable from the entry's start. It knows the column, its
+        // kind and the list's size, and fills the column right here: sharing the second tier's
+        // tail cost a dozen instructions an entry in merged registers and spills.
+        let guess = Int(successor[previousColumn &+ 1])
+        let left = bytesBetween(p, end)
+        if left >= 16 {
+          let e = Int(p[1])
+          let sig = info + guess
+          if UInt(bitPattern: e &- sig.pointee.sigMin) <= sig.pointee.sigSpan && e <= left &- 2 {
+            let x = UInt64(truncatingIfNeeded: e)
+            let low = UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
+            let high = UInt64(littleEndian: UnsafeRawPointer(p + 8).loadUnaligned(as: UInt64.self))
+            if (low ^ (x &* sig.pointee.sigOnesLow &+ sig.pointee.sigBaseLow))
+              | ((high ^ (x &* sig.pointee.sigOnesHigh &+ sig.pointee.sigBaseHigh)) & sig.pointee.sigMaskHigh) == 0 {
               previousColumn = guess
-              c = guess
-            } else {
-              guard entryLen >= 6 && q.pointee == 0x0A && q[1] < 0x80 else { break canonical }
-              let keyLen = Int(q[1])
-              guard keyLen &+ 6 <= entryLen else { break canonical }
-              v = q + (2 &+ keyLen)
-              let rest = entryLen &- keyLen &- 2
-              guard rest <= 0x81 && v.pointee == 0x12 && Int(v[1]) == rest &- 2 && Int(v[3]) == rest &- 4 else { break canonical }
-              let named = column(named: q + 2, keyLen, limit: entryEnd)
-              if named < 0 {
-                try parseFeature(v + 2, entryEnd, origin, column: -1, cols)
-                continue
+              // The list body `0A N value`: a single packed chunk or bytes value of N bytes.
+              let list = p + sig.pointee.sigMin
+              let size = e &- sig.pointee.sigMin
+              let entryEnd = p + (e &+ 2)
+              p = entryEnd
+              let col = cols + guess
+              let start = openEntry(guess, col, thisRow)
+              let count: Int
+              switch sig.pointee.kindTag {
+              case 1:
+                appendBytesValue(list + 2, size, readable: end, col)  // one value: the header said so
+                count = col.pointee.bytesStarts.count &- 1
+              case 3:
+                if size == 1 && list[2] < 0x80 {
+                  col.pointee.int64s.append(Int64(list[2]))
+                } else {
+                  try appendInt64List(list, entryEnd, origin, col)
+                }
+                count = col.pointee.int64s.count
+              default:
+                try appendList(2, list, entryEnd, origin, col)
+                count = col.pointee.floats.count
               }
-              guard v[2] == info[named].kindTag &<< 3 | 2 else {
-                beginEntry(named, cols)
-                try parseFeature(v + 2, entryEnd, origin, column: named, cols)
-                continue
-              }
-              c = named
+              closeEntry(guess, col, thisRow, start: start, count: count)
+              continue
             }
-            list = v + 4
-            size = -1
-            break found
           }
-          try parseEntry(q, entryEnd, origin, cols)
+        }
+        // Second tier, for what the first did not take (a longer key, a two-byte entry length,
+        // an empty list, a column not predicted): the layout every serializer writes for short
+        // features, `0A klen key 12 flen kind-tag llen list`, the Feature's and the list's
+        // lengths one byte, below 0x80 (a byte of 0x80 or more begins a longer varint). After
+        // the key come `rest` bytes, so flen = rest - 2 and llen = rest - 4, and rest in
+        // 4...0x81 keeps both below 0x80. Anything else breaks out (having consumed nothing)
+        // to the general path. Written out here rather than as a method, which the compiler
+        // would not inline: the call cost a tenth of an entry's instructions.
+        var q = p + 1
+        let entryLen = try length(&q, end, origin)
+        let entryEnd = q + entryLen
+        p = entryEnd
+        // The column the entry fills and its list body (`0A ...`, the Feature's kind field's
+        // contents).
+        let c: Int, list: Ptr
+        canonical: do {
+          let v: Ptr
+          // (A guess of -1 meets the sentinel's mask of 0.)
+          if entryLen >= 8 && info[guess].headMask != 0
+            && (UInt64(littleEndian: UnsafeRawPointer(q).loadUnaligned(as: UInt64.self)) ^ info[guess].head) & info[guess].headMask == 0 {
+            // The predicted column's head matched: key, key length and value tag at once. One
+            // more compare checks both lengths and the kind; anything else is the general path's.
+            let keyLen = Int(q[1])
+            v = q + (2 &+ keyLen)
+            let rest = entryLen &- keyLen &- 2
+            let lengths = UInt32(truncatingIfNeeded: rest &- 2) &<< 8 | UInt32(truncatingIfNeeded: rest &- 4) &<< 24
+            guard UInt(bitPattern: rest &- 4) <= 0x7D
+              && UInt32(littleEndian: UnsafeRawPointer(v).loadUnaligned(as: UInt32.self)) == info[guess].valueHead | lengths
+            else { break canonical }
+            previousColumn = guess
+            c = guess
+          } else {
+            guard entryLen >= 6 && q.pointee == 0x0A && q[1] < 0x80 else { break canonical }
+            let keyLen = Int(q[1])
+            guard keyLen &+ 6 <= entryLen else { break canonical }
+            v = q + (2 &+ keyLen)
+            let rest = entryLen &- keyLen &- 2
+            guard rest <= 0x81 && v.pointee == 0x12 && Int(v[1]) == rest &- 2 && Int(v[3]) == rest &- 4 else { break canonical }
+            let named = column(named: q + 2, keyLen, limit: entryEnd)
+            if named < 0 {
+              try parseFeature(v + 2, entryEnd, origin, column: -1, cols)
+              continue
+            }
+            guard v[2] == info[named].kindTag &<< 3 | 2 else {
+              beginEntry(named, cols)
+              try parseFeature(v + 2, entryEnd, origin, column: named, cols)
+              continue
+            }
+            c = named
+          }
+          list = v + 4
+          let want = info[c].kindTag
+          let col = cols + c
+          let start = openEntry(c, col, thisRow)
+          let count: Int
+          switch want {
+          case 1:
+            try appendBytesList(list, entryEnd, origin, col)
+            count = col.pointee.bytesStarts.count &- 1
+          case 3:
+            if list != entryEnd { try appendInt64List(list, entryEnd, origin, col) }
+            count = col.pointee.int64s.count
+          default:
+            if list != entryEnd { try appendList(want, list, entryEnd, origin, col) }
+            count = col.pointee.floats.count
+          }
+          closeEntry(c, col, thisRow, start: start, count: count)
           continue
         }
-        let want = info[c].kindTag
-        let col = cols + c
-        let start = col.pointee.rows.base[thisRow]
-        // Seen before in this record (by this path, or by the general one, which makes the
-        // record irregular): the last entry wins.
-        if touched[c] != 0 || (irregular && state[c] >> 8 == stamp) {
-          col.pointee.truncate(tag: want, to: start)
-          irregular = true
-        }
-        let count: Int
-        switch want {
-        case 1:
-          if size >= 0 {
-            appendBytesValue(list + 2, size, readable: end, col)  // one value: the header said so
-          } else {
-            try appendBytesList(list, entryEnd, origin, col)
-          }
-          count = col.pointee.bytesStarts.count &- 1
-        case 3:
-          if size == 1 && list[2] < 0x80 {
-            col.pointee.int64s.append(Int64(list[2]))
-          } else if list != entryEnd {
-            try appendInt64List(list, entryEnd, origin, col)
-          }
-          count = col.pointee.int64s.count
-        default:
-          if list != entryEnd { try appendList(want, list, entryEnd, origin, col) }
-          count = col.pointee.floats.count
-        }
-        // Close the column's row now, while it is in cache; a wrong fixed count is left for
-        // finishRecord to report, since a later entry with the same key may still replace it.
-        let fixed = info[c].fixed
-        if fixed >= 0 && count &- start != fixed { irregular = true }
-        col.pointee.rows.base[thisRow &+ 1] = count
-        col.pointee.present.base[thisRow] = 1
-        touched[c] = 1
+        try parseEntry(q, entryEnd, origin, cols)
         continue
       }
       let tag = try tag(&p, end, origin)
@@ -587,6 +581,31 @@ public final class ExampleParser: @unchecked Sendable {
       }
       try skip(tag, &p, end, origin)
     }
+  }
+
+  /// A canonical entry for column c begins in row `thisRow`: returns the column's value count
+  /// at the row's start. If the record filled the column before (by either path, which makes the
+  /// record irregular), the last entry wins and the earlier values go.
+  @inline(__always)
+  private func openEntry(_ c: Int, _ col: UnsafeMutablePointer<ColumnStorage>, _ thisRow: Int) -> Int {
+    let start = col.pointee.rows.base[thisRow]
+    if touched[c] != 0 || (irregular && state[c] >> 8 == stamp) {
+      col.pointee.truncate(tag: info[c].kindTag, to: start)
+      irregular = true
+    }
+    return start
+  }
+
+  /// Closes column c's row after a canonical entry, while it is in cache. A wrong fixed count
+  /// is left for finishRecord to report, since a later entry with the same key may still
+  /// replace it.
+  @inline(__always)
+  private func closeEntry(_ c: Int, _ col: UnsafeMutablePointer<ColumnStorage>, _ thisRow: Int, start: Int, count: Int) {
+    let fixed = info[c].fixed
+    if fixed >= 0 && count &- start != fixed { irregular = true }
+    col.pointee.rows.base[thisRow &+ 1] = count
+    col.pointee.present.base[thisRow] = 1
+    touched[c] = 1
   }
 
   /// The value of up to eight 7-bit varint groups, one per byte (high bits clear), least
