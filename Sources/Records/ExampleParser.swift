@@ -458,59 +458,20 @@ public final class ExampleParser: @unchecked Sendable {
     let thisRow = row
     var p = start
     while p < end {
+      // First tier: a run of entries whose header the predicted column confirms in one compare.
+      p = parsePredictedRun(p, end, cols, thisRow)
+      if p >= end { break }
       if p.pointee == 0x0A {
-        // First tier: the predicted column's whole header in one compare (ColumnInfo's `sig`
-        // words), when 16 bytes are readable from the entry's start. It knows the column, its
-        // kind and the list's size, and fills the column right here: sharing the second tier's
-        // tail cost a dozen instructions an entry in merged registers and spills.
         let guess = Int(successor[previousColumn &+ 1])
-        let left = bytesBetween(p, end)
-        if left >= 16 {
-          let e = Int(p[1])
-          let sig = info + guess
-          if UInt(bitPattern: e &- sig.pointee.sigMin) <= sig.pointee.sigSpan && e <= left &- 2 {
-            let x = UInt64(truncatingIfNeeded: e)
-            let low = UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
-            let high = UInt64(littleEndian: UnsafeRawPointer(p + 8).loadUnaligned(as: UInt64.self))
-            if (low ^ (x &* sig.pointee.sigOnesLow &+ sig.pointee.sigBaseLow))
-              | ((high ^ (x &* sig.pointee.sigOnesHigh &+ sig.pointee.sigBaseHigh)) & sig.pointee.sigMaskHigh) == 0 {
-              previousColumn = guess
-              // The list body `0A N value`: a single packed chunk or bytes value of N bytes.
-              let list = p + sig.pointee.sigMin
-              let size = e &- sig.pointee.sigMin
-              let entryEnd = p + (e &+ 2)
-              p = entryEnd
-              let col = cols + guess
-              let start = openEntry(guess, col, thisRow)
-              let count: Int
-              switch sig.pointee.kindTag {
-              case 1:
-                appendBytesValue(list + 2, size, readable: end, col)  // one value: the header said so
-                count = col.pointee.bytesStarts.count &- 1
-              case 3:
-                if size == 1 && list[2] < 0x80 {
-                  col.pointee.int64s.append(Int64(list[2]))
-                } else {
-                  try appendInt64List(list, entryEnd, origin, col)
-                }
-                count = col.pointee.int64s.count
-              default:
-                try appendList(2, list, entryEnd, origin, col)
-                count = col.pointee.floats.count
-              }
-              closeEntry(guess, col, thisRow, start: start, count: count)
-              continue
-            }
-          }
-        }
         // Second tier, for what the first did not take (a longer key, a two-byte entry length,
-        // an empty list, a column not predicted): the layout every serializer writes for short
-        // features, `0A klen key 12 flen kind-tag llen list`, the Feature's and the list's
-        // lengths one byte, below 0x80 (a byte of 0x80 or more begins a longer varint). After
-        // the key come `rest` bytes, so flen = rest - 2 and llen = rest - 4, and rest in
-        // 4...0x81 keeps both below 0x80. Anything else breaks out (having consumed nothing)
-        // to the general path. Written out here rather than as a method, which the compiler
-        // would not inline: the call cost a tenth of an entry's instructions.
+        // a list of several values, an empty list, a column predicted by neither guess, a
+        // repeated key): the layout every serializer writes for short features,
+        // `0A klen key 12 flen kind-tag llen list`, the Feature's and the list's lengths one
+        // byte, below 0x80 (a byte of 0x80 or more begins a longer varint). After the key come
+        // `rest` bytes, so flen = rest - 2 and llen = rest - 4, and rest in 4...0x81 keeps both
+        // below 0x80. Anything else breaks out (having consumed nothing) to the general path.
+        // Written out here rather than as a method, which the compiler would not inline: the
+        // call cost a tenth of an entry's instructions.
         var q = p + 1
         let entryLen = try length(&q, end, origin)
         let entryEnd = q + entryLen
@@ -581,6 +542,119 @@ public final class ExampleParser: @unchecked Sendable {
       }
       try skip(tag, &p, end, origin)
     }
+  }
+
+  /// The first tier of `parseFeatures`: from `start`, the entries that every serializer writes
+  /// for a one-value feature of the column predicted next, `0A E 0A klen key 12 F kind B 0A N
+  /// value` with every length one byte. The whole header is checked in one masked compare of its
+  /// 16 bytes (ColumnInfo's `sig` words): for keys of up to 6 bytes it is at most 16 bytes long,
+  /// and each of its lengths follows from E, so its expected value is `E * ones + base`. The
+  /// value is a bytes value of N bytes, a single varint of up to 8 bytes, or floats.
+  /// Returns where it stopped: `end`, or the first entry it does not take, nothing of it
+  /// consumed (another layout, another column, a list of several values, a key the record
+  /// repeats). A function of its own, so the compiler keeps more of the loop's state in
+  /// registers than it did beside the general path's calls in `parseFeatures`.
+  @inline(never)
+  private func parsePredictedRun(_ start: Ptr, _ end: Ptr, _ cols: UnsafeMutablePointer<ColumnStorage>, _ thisRow: Int) -> Ptr {
+    let successor = self.successor, info = self.info, touched = self.touched
+    // A record made irregular before may hold general-path values in any column, known by
+    // `state`: such a column stops the run.
+    let irregularBefore = irregular, state = self.state, stamp = self.stamp
+    var prev = previousColumn
+    var p = start
+    defer { previousColumn = prev }
+    while bytesBetween(p, end) >= 16 && p.pointee == 0x0A {
+      let e = Int(p[1])
+      guard e <= bytesBetween(p, end) &- 2 else { break }
+      var guess = Int(successor[prev &+ 1])
+      if !Self.confirms(info + guess, p, e) {
+        guess = confirmAlternate(prev, p, e)
+        if guess < 0 { break }
+      }
+      guard touched[guess] == 0, !irregularBefore || state[guess] >> 8 != stamp else { break }
+      let sig = info + guess
+      // The value: N bytes ending with the entry.
+      let size = e &- sig.pointee.sigMin
+      let entryEnd = p + (e &+ 2)
+      let value = p + (sig.pointee.sigMin &+ 2)
+      let col = cols + guess
+      let count: Int
+      switch sig.pointee.kindTag {
+      case 1:
+        appendBytesValue(value, size, readable: end, col)
+        count = col.pointee.bytesStarts.count &- 1
+      case 3:
+        if size == 1 && value.pointee < 0x80 {
+          col.pointee.int64s.append(Int64(value.pointee))  // most ids and counts: one byte
+        } else {
+          guard let v = Self.singleVarint(endingAt: entryEnd, size) else { return p }
+          col.pointee.int64s.append(Int64(bitPattern: v))
+        }
+        count = col.pointee.int64s.count
+      default:
+        guard size & 3 == 0 else { return p }  // malformed: the general path reports it
+        appendPackedFloats(value, size, col)
+        count = col.pointee.floats.count
+      }
+      let fixed = sig.pointee.fixed
+      if fixed >= 0 && count &- col.pointee.rows.base[thisRow] != fixed { irregular = true }
+      col.pointee.rows.base[thisRow &+ 1] = count
+      col.pointee.present.base[thisRow] = 1
+      touched[guess] = 1
+      prev = guess
+      p = entryEnd
+    }
+    return p
+  }
+
+  /// A packed chunk of n / 4 floats (n a multiple of 4), copied as bytes: floats are
+  /// little-endian IEEE 754 on the wire, as in memory on every platform we build for.
+  @inline(__always)
+  private func appendPackedFloats(_ src: Ptr, _ n: Int, _ col: UnsafeMutablePointer<ColumnStorage>) {
+    col.pointee.floats.reserve(n &>> 2)
+    UnsafeMutableRawPointer(col.pointee.floats.base + col.pointee.floats.count).copyMemory(from: src, byteCount: n)
+    col.pointee.floats.count &+= n &>> 2
+  }
+
+  /// Whether the entry at p, of length e (at least 16 bytes readable), is the column's of `sig`
+  /// in the canonical one-list layout: the header's 16 bytes against `E * ones + base`. The
+  /// sentinel column (-1) never matches.
+  @inline(__always)
+  static func confirms(_ sig: UnsafePointer<ColumnInfo>, _ p: Ptr, _ e: Int) -> Bool {
+    let x = UInt64(truncatingIfNeeded: e)
+    let low = UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
+    let high = UInt64(littleEndian: UnsafeRawPointer(p + 8).loadUnaligned(as: UInt64.self))
+    return UInt(bitPattern: e &- sig.pointee.sigMin) <= sig.pointee.sigSpan
+      && (low ^ (x &* sig.pointee.sigOnesLow &+ sig.pointee.sigBaseLow))
+        | ((high ^ (x &* sig.pointee.sigOnesHigh &+ sig.pointee.sigBaseHigh)) & sig.pointee.sigMaskHigh) == 0
+  }
+
+  /// The first tier's second guess, when the column predicted after `prev` is not the entry's:
+  /// a feature that comes and goes from record to record gives its neighbour two successors.
+  /// The one that matches becomes the first guess; -1 when neither does. Out of line, so the
+  /// run's common path keeps its registers.
+  @inline(never)
+  private func confirmAlternate(_ prev: Int, _ p: Ptr, _ e: Int) -> Int {
+    let alternate = Int(alternateSuccessor[prev &+ 1])
+    guard Self.confirms(info + alternate, p, e) else { return -1 }
+    alternateSuccessor[prev &+ 1] = successor[prev &+ 1]
+    successor[prev &+ 1] = Int32(alternate)
+    return alternate
+  }
+
+  /// The value of a packed chunk of n bytes that ends at `end` and holds exactly one varint, or
+  /// nil (no value, more than one, or more than 8 bytes). The chunk is the top bytes of the word
+  /// that ends with it, decoded at once, without a loop over the bytes; the caller guarantees
+  /// that the 8 bytes before `end` are readable (an entry's header comes before its chunk).
+  @inline(__always)
+  static func singleVarint(endingAt end: Ptr, _ n: Int) -> UInt64? {
+    guard UInt(bitPattern: n &- 1) <= 7 else { return nil }
+    let drop = UInt64(truncatingIfNeeded: 8 &* (8 &- n))
+    let word = UInt64(littleEndian: UnsafeRawPointer(end - 8).loadUnaligned(as: UInt64.self)) &>> drop
+    // Only the last byte lacks the continuation bit.
+    let continuations: UInt64 = 0x8080_8080_8080_8080 &>> drop
+    guard word & continuations == continuations &>> 8 else { return nil }
+    return joinSevenBitGroups(word & (0x7F7F_7F7F_7F7F_7F7F &>> drop))
   }
 
   /// A canonical entry for column c begins in row `thisRow`: returns the column's value count
@@ -655,24 +729,10 @@ public final class ExampleParser: @unchecked Sendable {
   @inline(__always)
   private func appendInt64List(_ start: Ptr, _ end: Ptr, _ origin: Ptr, _ col: UnsafeMutablePointer<ColumnStorage>) throws(ParseFailure) {
     let n = end - start - 2
-    if UInt(bitPattern: n &- 1) <= 7 && start.pointee == 0x0A && Int(start[1]) == n {
-      if n == 1 {
-        if start[2] < 0x80 {
-          col.pointee.int64s.append(Int64(start[2]))
-          return
-        }
-      } else if bytesBetween(origin, start) >= 6 {
-        // 2...8 bytes are one value when only the last lacks the continuation bit. They are
-        // the top bytes of the word that ends with the chunk (the header before it is readable),
-        // decoded at once: no loop over the bytes.
-        let drop = UInt64(truncatingIfNeeded: 8 &* (8 &- n))
-        let word = UInt64(littleEndian: UnsafeRawPointer(end - 8).loadUnaligned(as: UInt64.self)) &>> drop
-        let continuations: UInt64 = 0x8080_8080_8080_8080 &>> drop
-        if word & continuations == continuations &>> 8 {
-          col.pointee.int64s.append(Int64(bitPattern: Self.joinSevenBitGroups(word & (0x7F7F_7F7F_7F7F_7F7F &>> drop))))
-          return
-        }
-      }
+    if UInt(bitPattern: n &- 1) <= 7 && start.pointee == 0x0A && Int(start[1]) == n && bytesBetween(origin, start) >= 6,
+      let v = Self.singleVarint(endingAt: end, n) {
+      col.pointee.int64s.append(Int64(bitPattern: v))
+      return
     }
     // Several values, a 9- or 10-byte value, several chunks, unknown fields, malformed bytes.
     try appendList(3, start, end, origin, col)
@@ -847,9 +907,7 @@ public final class ExampleParser: @unchecked Sendable {
         if tag == 0x0A {
           let n = try length(&p, end, origin)
           guard n % 4 == 0 else { throw .malformed("packed float list of \(n) bytes", at: p - origin) }
-          col.pointee.floats.reserve(n / 4)
-          UnsafeMutableRawPointer(col.pointee.floats.base + col.pointee.floats.count).copyMemory(from: p, byteCount: n)
-          col.pointee.floats.count += n / 4
+          appendPackedFloats(p, n, col)
           p += n
         } else if tag == 0x0D {
           guard end - p >= 4 else { throw .malformed("truncated fixed32", at: p - origin) }

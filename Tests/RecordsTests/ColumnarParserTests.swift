@@ -678,6 +678,9 @@ final class ColumnarParserTests: XCTestCase {
       for n in [0, 1, 2, most / 4, most / 4 + 1] {
         lists.append((.float, 2, packed((0..<n).map { Float($0) + 0.5 })))
       }
+      for n in [1, 2, 3, 5, 7] {  // a packed chunk that is not whole floats
+        lists.append((.float, 2, [0x0A, UInt8(n)] + [UInt8](repeating: 0x3F, count: n)))
+      }
       for (kind, field, list) in lists {
         let spec = try ParseSpec([FeatureSpec("first", .int64), FeatureSpec(String(decoding: key, as: UTF8.self), kind),
                                   FeatureSpec("zz", .int64)])
