@@ -596,11 +596,7 @@ public final class ExampleParser: @unchecked Sendable {
         appendPackedFloats(value, size, col)
         count = col.pointee.floats.count
       }
-      let fixed = sig.pointee.fixed
-      if fixed >= 0 && count &- col.pointee.rows.base[thisRow] != fixed { irregular = true }
-      col.pointee.rows.base[thisRow &+ 1] = count
-      col.pointee.present.base[thisRow] = 1
-      touched[guess] = 1
+      closeEntry(guess, col, thisRow, start: col.pointee.rows.base[thisRow], count: count)
       prev = guess
       p = entryEnd
     }
