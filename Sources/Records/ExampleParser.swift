@@ -203,7 +203,8 @@ public final class ExampleParser: @unchecked Sendable {
   /// Byte c is 1 when column c was filled by the canonical entry path in this record, with its
   /// row closed (its `state` is then stale). A byte, not a bit: testing and setting it per entry
   /// is one instruction each, where a bit took a shift, a mask and a word address; closing the
-  /// record still reads 8 columns per word. `touchedWords` words, the padding bytes unused.
+  /// record still reads 8 columns per word. `touchedWords` words hold the columns (none for an
+  /// empty spec), the padding bytes unused; at least one word is allocated.
   private let touched: UnsafeMutablePointer<UInt8>
   private let touchedWords: Int
   /// Whether this record took any other path for a spec column (a repeated key, another kind,
@@ -224,9 +225,9 @@ public final class ExampleParser: @unchecked Sendable {
     successor.initialize(repeating: -1, count: n + 1)
     alternateSuccessor = .allocate(capacity: n + 1)
     alternateSuccessor.initialize(repeating: -1, count: n + 1)
-    touchedWords = (n + 7) / 8
-    touched = .allocate(capacity: touchedWords * 8)
-    touched.initialize(repeating: 0, count: touchedWords * 8)
+    touchedWords = (spec.features.count + 7) / 8
+    touched = .allocate(capacity: max(touchedWords, 1) * 8)
+    touched.initialize(repeating: 0, count: max(touchedWords, 1) * 8)
     defaultBits = .allocate(capacity: n)
     defaultBits.initialize(repeating: nil, count: n)
     for (i, f) in spec.features.enumerated() {
@@ -968,12 +969,9 @@ public final class ExampleParser: @unchecked Sendable {
     if irregular {
       try finishIrregularRecord(cols)
     } else {
-      // The words that hold columns: none for an empty spec (whose one allocated word has no
-      // column, so none of its bytes may count as missing).
-      let words = (columnCount &+ 7) &>> 3
       var w = 0
-      while w < words {
-        let valid: UInt64 = w == words &- 1 && columnCount & 7 != 0 ? (1 &<< UInt64(8 &* (columnCount & 7))) &- 1 : ~0
+      while w < touchedWords {
+        let valid: UInt64 = w == touchedWords &- 1 && columnCount & 7 != 0 ? (1 &<< UInt64(8 &* (columnCount & 7))) &- 1 : ~0
         let bytes = UInt64(littleEndian: UnsafeRawPointer(touched + w &* 8).load(as: UInt64.self))
         // A 1 in the low bit of each byte whose column the record lacks.
         var missing = ~bytes & 0x0101_0101_0101_0101 & valid
