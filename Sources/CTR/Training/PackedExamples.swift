@@ -317,9 +317,9 @@ final class ShuffleWindow: @unchecked Sendable {
   func add(_ segment: ExampleSegment) {
     let n = segment.count
     let number = segment.number
-    // Room grows by doubling: reserving exactly `count + n` made nearly every add reallocate
-    // and copy the whole window (64 copies of 1 MB per 250k examples with the shipped configs).
-    if entries.capacity < entries.count + n { entries.reserveCapacity(max(entries.count + n, 2 * entries.capacity)) }
+    // No reserveCapacity: `append` grows the window by doubling, where reserving exactly
+    // `count + n` made nearly every add reallocate and copy the whole window (64 copies of 1 MB
+    // per 250k examples with the shipped configs).
     for i in 0..<n { entries.append(Entry(handle: segment.handles[i], segment: number)) }
     lock.lock()
     untaken[Int(number)] += n
