@@ -460,8 +460,11 @@ public final class ExampleParser: @unchecked Sendable {
     var p = start
     while p < end {
       // First tier: a run of entries whose header the predicted column confirms in one compare.
-      p = parsePredictedRun(p, end, cols, thisRow)
-      if p >= end { break }
+      // Not in an irregular record, whose general-path values the run would have to look for.
+      if !irregular {
+        p = parsePredictedRun(p, end, cols, thisRow)
+        if p >= end { break }
+      }
       if p.pointee == 0x0A {
         let guess = Int(successor[previousColumn &+ 1])
         // Second tier, for what the first did not take (a longer key, a two-byte entry length,
@@ -558,9 +561,6 @@ public final class ExampleParser: @unchecked Sendable {
   @inline(never)
   private func parsePredictedRun(_ start: Ptr, _ end: Ptr, _ cols: UnsafeMutablePointer<ColumnStorage>, _ thisRow: Int) -> Ptr {
     let successor = self.successor, info = self.info, touched = self.touched
-    // A record made irregular before may hold general-path values in any column, known by
-    // `state`: such a column stops the run.
-    let irregularBefore = irregular, state = self.state, stamp = self.stamp
     var prev = previousColumn
     var p = start
     defer { previousColumn = prev }
@@ -572,7 +572,7 @@ public final class ExampleParser: @unchecked Sendable {
         guess = confirmAlternate(prev, p, e)
         if guess < 0 { break }
       }
-      guard touched[guess] == 0, !irregularBefore || state[guess] >> 8 != stamp else { break }
+      guard touched[guess] == 0 else { break }
       let sig = info + guess
       // The value: N bytes ending with the entry.
       let size = e &- sig.pointee.sigMin
