@@ -556,8 +556,10 @@ public final class ExampleParser: @unchecked Sendable {
   /// value is a bytes value of N bytes, a single varint of up to 8 bytes, or floats.
   /// Returns where it stopped: `end`, or the first entry it does not take, nothing of it
   /// consumed (another layout, another column, a list of several values, a key the record
-  /// repeats). A function of its own, so the compiler keeps more of the loop's state in
-  /// registers than it did beside the general path's calls in `parseFeatures`.
+  /// repeats). Called only while the record is regular: then no column is stamped in `state`,
+  /// and `touched` alone tells a repeated key. A function of its own, so the compiler keeps more
+  /// of the loop's state in registers than it did beside the general path's calls in
+  /// `parseFeatures`.
   @inline(never)
   private func parsePredictedRun(_ start: Ptr, _ end: Ptr, _ cols: UnsafeMutablePointer<ColumnStorage>, _ thisRow: Int) -> Ptr {
     let successor = self.successor, info = self.info, touched = self.touched
